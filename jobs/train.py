@@ -1,0 +1,167 @@
+"""Train: the XGBoost reranker (``rank:ndcg``, one group per listener).
+
+Training set, for anchor date T = ds - h (h = model.label_horizon_days):
+
+* rows: the candidates of T;
+* features: each generator's score and rank, plus Feast's ``reranker_v1``
+  FeatureService retrieved point-in-time at T + 1 day 00:00 UTC (the moment
+  T's features were known), so nothing from after T leaks in;
+* relevance (graded): 0 = not played or only skipped in (T, ds];
+  1 = at least one completed play; 2 = completed and liked, saved or added.
+
+Listeners are split by a hash of their id into training and validation; the
+model stops early on validation NDCG@10 and is compared with the ALS order on
+the same validation listeners. The promotion gate makes the new model current
+only if it beats the current one on the same validation set by the configured
+margin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CANDIDATE_FEATURES = ("als_score", "als_rank", "pop_score", "pop_rank", "n_sources")
+
+
+def labels(events, feedback, start: str, end: str):
+    """Relevance per (user, track) from what listeners did in [start, end]."""
+    from pyspark.sql import functions as F
+    played = (events.where((F.col("ds") >= start) & (F.col("ds") <= end))
+              .groupBy("user_id", "track_id").agg(F.max(F.col("completed").cast("int")).alias("completed")))
+    liked = (feedback.where((F.col("ds") >= start) & (F.col("ds") <= end)
+                            & F.col("action").isin("like", "save", "add_to_playlist"))
+             .select("user_id", "track_id").distinct().withColumn("liked", F.lit(1)))
+    return (played.join(liked, ["user_id", "track_id"], "left")
+            .withColumn("relevance", (F.col("completed")
+                                      + F.when(F.col("completed") == 1, F.coalesce(F.col("liked"), F.lit(0)))
+                                      .otherwise(0)).cast("int"))
+            .select("user_id", "track_id", "relevance"))
+
+
+def in_validation(user_id: str, share: float) -> bool:
+    h = int(hashlib.sha256(user_id.encode()).hexdigest()[:8], 16)
+    return (h % 10_000) < share * 10_000
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    from setlist.features.repo import GOLD_VIEWS
+    feast_cols = [f for _, (_, _, fields) in GOLD_VIEWS.items() for f in fields]
+    return [c for c in (*CANDIDATE_FEATURES, *feast_cols) if c in frame.columns]
+
+
+def fit(train: pd.DataFrame, valid: pd.DataFrame, features: list[str], params: dict, seed: int):
+    import xgboost as xgb
+    params = dict(params)
+    stop = params.pop("early_stopping_rounds", None)
+    model = xgb.XGBRanker(objective="rank:ndcg", tree_method="hist", eval_metric="ndcg@10",
+                          random_state=seed, n_jobs=2, early_stopping_rounds=stop, **params)
+    model.fit(train[features], train["relevance"], qid=train["qid"],
+              eval_set=[(valid[features], valid["relevance"])], eval_qid=[valid["qid"]], verbose=False)
+    return model
+
+
+def to_groups(df: pd.DataFrame) -> pd.DataFrame:
+    """Sort by user then track (stable qids) and attach integer qid per user."""
+    df = df.sort_values(["user_id", "track_id"], kind="stable").reset_index(drop=True)
+    df["qid"] = pd.factorize(df["user_id"])[0]
+    return df
+
+
+def baseline_score(df: pd.DataFrame) -> np.ndarray:
+    """ALS score first; candidates only ALS did not propose rank below by popularity."""
+    als = df["als_score"].fillna(-1e9).to_numpy()
+    pop = df["pop_score"].fillna(0).to_numpy()
+    return als + 1e-6 * pop / (1 + pop.max(initial=0))
+
+
+def training_frame(ctx, anchor: str):
+    """Candidates of ``anchor`` joined to labels and point-in-time Feast features."""
+    from pyspark.sql import functions as F
+    from setlist import featurestore
+    lake, ds = ctx.lake, ctx.ds
+    cands = lake.read("gold", "candidates", ds=anchor)
+    events = lake.read("silver", "listening_events", ds_range=(ctx.shift(-30), ds))
+    feedback = lake.read("silver", "feedback", ds_range=(ctx.shift(-30), ds))
+    lab = labels(events, feedback, _next(anchor), ds)
+    frame = (cands.join(lab, ["user_id", "track_id"], "left")
+             .withColumn("relevance", F.coalesce(F.col("relevance"), F.lit(0)))
+             .drop("ds", "source"))
+    entity = frame.toPandas()
+    entity["event_timestamp"] = featurestore.day_end(anchor)
+    store = featurestore.open_store(ctx.config)
+    service = store.get_feature_service("reranker_v1")
+    return store.get_historical_features(entity_df=entity, features=service).to_df()
+
+
+def _next(ds: str) -> str:
+    from datetime import date, timedelta
+    return (date.fromisoformat(ds) + timedelta(days=1)).isoformat()
+
+
+def run(ctx) -> dict:
+    import xgboost as xgb
+    from setlist.governance.ranking import per_user
+    from setlist.models import ModelStore
+
+    m = ctx.config.model
+    anchor = ctx.shift(-m.label_horizon_days)
+    if anchor not in ctx.lake.partitions("gold", "candidates"):
+        msg = (f"no candidates for the anchor date {anchor} (ds - {m.label_horizon_days} days): "
+               f"nothing to learn from yet; run `setlist run candidates --ds {anchor}` to train, "
+               f"the current model (if any) stays in use")
+        ctx.log(msg)
+        return {"status": "skipped", "reason": msg, "rows_in": 0, "rows_out": 0, "rows_quarantined": 0}
+    ctx.log(f"building the training set: candidates of {anchor}, labels from {_next(anchor)}..{ctx.ds}")
+    frame = training_frame(ctx, anchor)
+    rel_users = frame.groupby("user_id")["relevance"].agg(["max", "min"])
+    usable = rel_users[(rel_users["max"] > 0) & (rel_users["min"] == 0)].index
+    frame = to_groups(frame[frame["user_id"].isin(usable)])
+    is_valid = frame["user_id"].map(lambda u: in_validation(u, m.validation_share))
+    train, valid = to_groups(frame[~is_valid]), to_groups(frame[is_valid])
+    if train.empty or valid.empty:
+        msg = f"too few listeners with a relevant candidate ({len(usable)}) to train and validate"
+        ctx.log(msg)
+        return {"status": "skipped", "reason": msg, "rows_in": len(frame), "rows_out": 0, "rows_quarantined": 0}
+    features = feature_columns(frame)
+    ctx.log(f"XGBRanker on {len(train):,} rows / {train['qid'].nunique():,} listeners, "
+            f"{len(features)} features; validating on {valid['qid'].nunique():,} listeners")
+    model = fit(train, valid, features, m.xgb_params, m.seed)
+    valid = valid.assign(model=model.predict(valid[features]), baseline=baseline_score(valid))
+    per = per_user(valid, {"model": "model", "baseline": "baseline"})
+    metrics = {
+        "ndcg@10": round(float(per["ndcg_model"].mean()), 6),
+        "recall@10": round(float(per["recall_model"].mean()), 6),
+        "baseline_ndcg@10": round(float(per["ndcg_baseline"].mean()), 6),
+        "baseline_recall@10": round(float(per["recall_baseline"].mean()), 6),
+        "train_rows": int(len(train)), "valid_rows": int(len(valid)),
+        "train_users": int(train["qid"].nunique()), "valid_users": int(valid["qid"].nunique()),
+        "best_iteration": int(getattr(model, "best_iteration", m.xgb_params.get("n_estimators", 0)) or 0),
+    }
+    store = ModelStore(ctx.config.models_dir / "reranker")
+    version = ctx.ds
+    inputs = {f"{layer}/{t}": ctx.lake.version(layer, t) for layer, t in
+              (("gold", "candidates"), ("silver", "listening_events"), ("silver", "feedback"),
+               ("gold", "user_activity"), ("gold", "track_popularity"), ("gold", "user_artist_affinity"))}
+    meta = {"version": version, "features": features, "metrics": metrics,
+            "training_window": {"anchor": anchor, "labels_from": _next(anchor), "labels_to": ctx.ds},
+            "params": m.xgb_params, "table_versions": inputs}
+    decision = store.save_and_gate(version, model.get_booster(), meta, valid, features,
+                                   metric=lambda scores: float(per_user(valid.assign(s=scores), {"s": "s"})["ndcg_s"].mean()),
+                                   margin=m.promotion_margin)
+    ctx.log(f"model {version}: NDCG@10 {metrics['ndcg@10']:.4f} vs ALS order {metrics['baseline_ndcg@10']:.4f}; "
+            f"{decision['decision']}")
+    ev = per.rename(columns={"ndcg_model": "ndcg_at_10", "recall_model": "recall_at_10",
+                             "ndcg_baseline": "baseline_ndcg_at_10", "recall_baseline": "baseline_recall_at_10"})
+    ev["model_version"] = version
+    from pyspark.sql import functions as F
+    from setlist.contracts import conform
+    sdf = ctx.spark.createDataFrame(ev)
+    sdf = conform(sdf.withColumn("ds", F.lit(ctx.ds)), "gold", "reranker_evaluation").drop("ds")
+    ctx.lake.write(sdf, "gold", "reranker_evaluation", ds=ctx.ds)
+    return {"status": "trained", "rows_in": int(len(frame)), "rows_out": int(len(ev)), "rows_quarantined": 0,
+            "metrics": metrics, "promotion": decision, "model_dir": str(store.root / version)}

@@ -1,0 +1,78 @@
+"""Opening the Feast store for a profile, applying the repo, materialising.
+
+The repo's declarations live in ``setlist.features.repo``; the infrastructure
+comes from ``features/feature_store.yaml`` (or ``.cluster.yaml``) with
+``${SETLIST_HOME}``, ``${SETLIST_LAKE_ROOT}`` and ``${SETLIST_REDIS}`` filled
+in from the Setlist config.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+
+def _install_duckdb_delta() -> None:
+    """DuckDB (Feast's local offline store) reads Delta through its `delta`
+    extension; install the copy shipped on PyPI so nothing is downloaded."""
+    import duckdb
+    try:
+        import duckdb_extension_delta
+    except ImportError:
+        return
+    pkg = Path(duckdb_extension_delta.__file__).parent
+    for ext in pkg.glob("extensions/*/delta.duckdb_extension"):
+        if ext.parent.name == f"v{duckdb.__version__}":
+            duckdb.connect().install_extension(str(ext))
+
+
+def repo_config(config):
+    from feast.repo_config import RepoConfig
+
+    name = "feature_store.yaml" if config.feast.offline_store != "spark" else "feature_store.cluster.yaml"
+    text = resources.files("setlist.features").joinpath(name).read_text()
+    values = {
+        "SETLIST_HOME": str(config.home),
+        "SETLIST_LAKE_ROOT": config.lake_root,
+        "SETLIST_REDIS": config.feast.redis_connection or "127.0.0.1:6379",
+    }
+    text = re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), os.environ.get(m.group(1), "")), text)
+    raw = yaml.safe_load(text)
+    raw["project"] = config.feast.project
+    if config.feast.online_store == "redis" and raw["online_store"]["type"] != "redis":
+        raw["online_store"] = {"type": "redis", "connection_string": values["SETLIST_REDIS"]}
+    rc = RepoConfig(**raw)
+    rc.repo_path = Path(config.feast_dir)
+    return rc
+
+
+def open_store(config):
+    from feast import FeatureStore
+
+    os.environ.setdefault("FEAST_USAGE", "False")
+    Path(config.feast_dir).mkdir(parents=True, exist_ok=True)
+    if config.feast.offline_store == "duckdb" or config.feast.offline_store == "file":
+        _install_duckdb_delta()
+    return FeatureStore(config=repo_config(config))
+
+
+def apply(store, config) -> list[str]:
+    from setlist.features.repo import definitions
+    objs = definitions(config.lake_root, config.storage.engine)
+    store.apply(objs)
+    return sorted(o.name for o in objs)
+
+
+def day_end(ds: str) -> datetime:
+    """Feature values computed for ds become known at ds + 1 day, 00:00 UTC."""
+    return datetime.fromisoformat(ds).replace(tzinfo=timezone.utc) + timedelta(days=1)
+
+
+def materialize(store, start_ds: str, ds: str) -> None:
+    start = datetime.fromisoformat(start_ds).replace(tzinfo=timezone.utc)
+    store.materialize(start_date=start, end_date=day_end(ds) + timedelta(seconds=1))

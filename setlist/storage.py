@@ -1,0 +1,226 @@
+"""Every Delta table read and write goes through here.
+
+Layout: ``<lake_root>/<layer>/<table>`` with layers bronze, silver, gold and
+quarantine. Daily tables are partitioned by the string column ``ds``; a stage
+replaces exactly its own ``ds`` partition (overwrite with a predicate), so a
+re-run leaves an identical table.
+
+Two engines speak the same Delta protocol over the same files:
+
+* ``delta-rs`` (one machine): the ``deltalake`` package writes and reads; Spark
+  reads a table's current snapshot as parquet files listed by the Delta log,
+  and writes by staging parquet that delta-rs then commits.
+* ``delta-spark`` (cluster profile): Spark reads and writes natively
+  (``format("delta")``, ``replaceWhere``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+
+LAYERS = ("bronze", "silver", "gold", "quarantine")
+
+
+class TableNotFound(FileNotFoundError):
+    pass
+
+
+class Lake:
+    """The Delta lake under one root, for one engine."""
+
+    def __init__(self, root: str | Path, engine: str = "delta-rs", spark=None):
+        self.root = str(root)
+        self.engine = engine
+        self._spark = spark
+
+    @classmethod
+    def from_config(cls, config, spark=None) -> "Lake":
+        return cls(config.lake_root, config.storage.engine, spark)
+
+    # --- paths ---------------------------------------------------------------
+    def path(self, layer: str, table: str) -> str:
+        if layer not in LAYERS:
+            raise ValueError(f"unknown layer {layer!r}; layers are {LAYERS}")
+        return f"{self.root.rstrip('/')}/{layer}/{table}"
+
+    def exists(self, layer: str, table: str) -> bool:
+        if self.engine == "delta-rs":
+            from deltalake import DeltaTable
+            return DeltaTable.is_deltatable(self.path(layer, table))
+        from delta.tables import DeltaTable
+        return DeltaTable.isDeltaTable(self.spark, self.path(layer, table))
+
+    @property
+    def spark(self):
+        if self._spark is None:
+            raise RuntimeError("this Lake has no SparkSession; pass spark= to Lake()")
+        return self._spark
+
+    def _require(self, layer, table):
+        if not self.exists(layer, table):
+            raise TableNotFound(
+                f"Delta table {layer}/{table} does not exist under {self.root}; "
+                f"run the stage that writes it first (see `setlist run --help`)"
+            )
+
+    # --- metadata ------------------------------------------------------------
+    def version(self, layer: str, table: str) -> int | None:
+        if not self.exists(layer, table):
+            return None
+        if self.engine == "delta-rs":
+            from deltalake import DeltaTable
+            return DeltaTable(self.path(layer, table)).version()
+        from delta.tables import DeltaTable
+        hist = DeltaTable.forPath(self.spark, self.path(layer, table)).history(1)
+        return int(hist.select("version").first()[0])
+
+    def partitions(self, layer: str, table: str) -> list[str]:
+        """Sorted list of ``ds`` values present in a table."""
+        if not self.exists(layer, table):
+            return []
+        if self.engine == "delta-rs":
+            from deltalake import DeltaTable
+            parts = DeltaTable(self.path(layer, table)).partitions()
+            return sorted({p["ds"] for p in parts if "ds" in p})
+        df = self.read(layer, table)
+        return sorted(r[0] for r in df.select("ds").distinct().collect())
+
+    # --- reads ---------------------------------------------------------------
+    def read(self, layer: str, table: str, ds: str | None = None,
+             ds_range: tuple[str, str] | None = None, version: int | None = None):
+        """Read a table (or one ``ds`` partition, or ``ds`` in [lo, hi]) as a Spark DataFrame."""
+        self._require(layer, table)
+        p = self.path(layer, table)
+        if self.engine == "delta-spark":
+            reader = self.spark.read.format("delta")
+            if version is not None:
+                reader = reader.option("versionAsOf", version)
+            df = reader.load(p)
+        else:
+            from deltalake import DeltaTable
+            dt = DeltaTable(p, version=version) if version is not None else DeltaTable(p)
+            filters = None
+            if ds is not None:
+                filters = [("ds", "=", ds)]
+            elif ds_range is not None:
+                filters = [("ds", ">=", ds_range[0]), ("ds", "<=", ds_range[1])]
+            files = dt.file_uris(file_pruning_predicate=filters) if filters else dt.file_uris()
+            schema = _spark_schema(pa.schema(dt.schema().to_arrow()))
+            if not files:
+                return self.spark.createDataFrame([], schema)
+            df = (self.spark.read.schema(schema).option("basePath", p).parquet(*files))
+            return df.select(*schema.fieldNames())
+        if ds is not None:
+            df = df.where(df.ds == ds)
+        elif ds_range is not None:
+            df = df.where((df.ds >= ds_range[0]) & (df.ds <= ds_range[1]))
+        return df
+
+    def read_arrow(self, layer: str, table: str, ds: str | None = None,
+                   version: int | None = None, columns: list[str] | None = None) -> pa.Table:
+        """Small reads straight into Arrow, without Spark (reports, exports)."""
+        self._require(layer, table)
+        if self.engine == "delta-spark":
+            df = self.read(layer, table, ds=ds, version=version)
+            if columns:
+                df = df.select(*columns)
+            return df.toArrow()
+        from deltalake import DeltaTable
+        p = self.path(layer, table)
+        dt = DeltaTable(p, version=version) if version is not None else DeltaTable(p)
+        # A sub-tree filesystem avoids delta-rs' abort-at-exit with the default one.
+        fs = pafs.SubTreeFileSystem(p, pafs.LocalFileSystem())
+        dataset = dt.to_pyarrow_dataset(filesystem=fs)
+        flt = (pads.field("ds") == ds) if ds is not None else None
+        return dataset.to_table(columns=columns, filter=flt)
+
+    def read_pandas(self, layer, table, ds=None, version=None, columns=None):
+        return self.read_arrow(layer, table, ds=ds, version=version, columns=columns).to_pandas()
+
+    # --- writes --------------------------------------------------------------
+    def write(self, df, layer: str, table: str, ds: str | None = None) -> int:
+        """Replace the ``ds`` partition of a daily table (or the whole table if ds is None).
+
+        ``df`` is a Spark DataFrame or an Arrow table. Returns the rows written.
+        A daily table gets a ``ds`` column equal to ``ds`` when missing.
+        """
+        p = self.path(layer, table)
+        if isinstance(df, pa.Table):
+            return self._write_arrow(df, p, ds)
+        from pyspark.sql import functions as F
+        if ds is not None:
+            df = df.withColumn("ds", F.lit(ds))
+        if self.engine == "delta-spark":
+            w = df.write.format("delta").mode("overwrite")
+            if ds is not None:
+                w = w.partitionBy("ds").option("replaceWhere", f"ds = '{ds}'")
+            else:
+                w = w.option("overwriteSchema", "true")
+            w.save(p)
+            return self.spark.read.format("delta").load(p).where(
+                f"ds = '{ds}'" if ds else "true").count()
+        # delta-rs: Spark stages parquet, delta-rs commits it in one transaction.
+        stage = Path(self.root) / "_staging" / f"{layer}.{table}.{uuid.uuid4().hex}"
+        try:
+            df.write.mode("overwrite").parquet(str(stage))
+            dataset = pads.dataset(str(stage), format="parquet")
+            if ds is not None:
+                dataset = pads.dataset(str(stage), format="parquet",
+                                       schema=dataset.schema)
+            reader = dataset.scanner().to_reader()
+            return self._commit(reader, dataset.schema, p, ds, rows=lambda: dataset.count_rows())
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+    def _write_arrow(self, table: pa.Table, p: str, ds: str | None) -> int:
+        if ds is not None:
+            if "ds" in table.column_names:
+                table = table.drop_columns(["ds"])
+            table = table.append_column("ds", pa.array([ds] * table.num_rows, pa.string()))
+        if self.engine == "delta-spark":
+            sdf = self.spark.createDataFrame(table.to_pandas())
+            return self.write(sdf.drop("ds") if ds else sdf, *p.rsplit("/", 2)[-2:], ds=ds)
+        return self._commit(table, table.schema, p, ds, rows=lambda: table.num_rows)
+
+    def _commit(self, data, schema, p: str, ds: str | None, rows) -> int:
+        from deltalake import DeltaTable, write_deltalake
+        if ds is None:
+            write_deltalake(p, data, mode="overwrite", schema_mode="overwrite")
+        elif not DeltaTable.is_deltatable(p):
+            write_deltalake(p, data, mode="overwrite", partition_by=["ds"])
+        else:
+            write_deltalake(p, data, mode="overwrite", predicate=f"ds = '{ds}'")
+        return rows()
+
+    def delete(self, layer: str, table: str, predicate: str) -> int:
+        """Delete rows matching a SQL predicate (deletion requests); returns rows deleted."""
+        if not self.exists(layer, table):
+            return 0
+        p = self.path(layer, table)
+        if self.engine == "delta-rs":
+            from deltalake import DeltaTable
+            return int(DeltaTable(p).delete(predicate).get("num_deleted_rows", 0))
+        from delta.tables import DeltaTable
+        before = self.spark.read.format("delta").load(p).count()
+        DeltaTable.forPath(self.spark, p).delete(predicate)
+        return before - self.spark.read.format("delta").load(p).count()
+
+    def tables(self) -> list[tuple[str, str]]:
+        """All (layer, table) pairs present under the root."""
+        out = []
+        for layer in LAYERS:
+            d = Path(self.root) / layer
+            if d.is_dir():
+                out += [(layer, t.name) for t in sorted(d.iterdir()) if (t / "_delta_log").is_dir()]
+        return out
+
+
+def _spark_schema(arrow_schema: pa.Schema):
+    from pyspark.sql.pandas.types import from_arrow_schema
+    return from_arrow_schema(arrow_schema)

@@ -1,0 +1,1 @@
+"""Table contracts by layer (DDL), read by ``setlist.contracts``."""
