@@ -77,7 +77,7 @@ def cmd_demo(args) -> int:
     cfg = _config(args)
     t0 = time.perf_counter()
     summary = generate(cfg.home, tier=args.tier, days=args.days, seed=args.seed, end_ds=args.end_ds,
-                       progress=lambda m: print(f"[generate] {m}", file=sys.stderr))
+                       inject_bad=args.inject_bad, progress=lambda m: print(f"[generate] {m}", file=sys.stderr))
     days = summary["ds_list"]
     last = days[-1]
     anchor = (date.fromisoformat(last) - timedelta(days=cfg.model.label_horizon_days)).isoformat()
@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--days", type=int, default=4)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--end-ds", default="2026-11-23")
+    d.add_argument("--inject-bad", type=int, default=0, metavar="N",
+                   help="also inject N bad rows per quarantine reason into the last day")
     _common(d)
     d.set_defaults(func=cmd_demo)
 

@@ -11,7 +11,6 @@ import time
 from datetime import date
 
 from setlist.config import Config, load_config
-from setlist.context import StageContext
 from setlist.runlog import progress, record
 
 STAGES = ("ingest", "clean", "features", "candidates", "train", "playlists", "audit", "export")
@@ -31,6 +30,7 @@ def run_stage(stage: str, ds: str, config: Config | None = None, profile: str | 
         raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     ds = check_ds(ds)
     config = config or load_config(profile, home)
+    from setlist.context import StageContext
     from setlist.spark import get_spark
     from setlist.storage import Lake
 
