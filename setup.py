@@ -36,7 +36,11 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.9,<4",
     "PyYAML>=6,<7",
     "redis>=5,<9",
-    "duckdb>=1.1,<3",
+    # Feast's local offline store: DuckDB reads the Delta tables through its
+    # `delta` extension, installed from PyPI (no download at run time).
+    "ibis-framework[duckdb]==12.0.0",
+    "duckdb==1.5.5",
+    "duckdb-extension-delta==1.5.5",
 ]
 
 setup(

@@ -85,6 +85,10 @@ def group_chart(group: dict) -> tuple[str, str] | None:
     ax.set_xlabel(group["attribute"].replace("_", " "))
     best, worst = max(vals), min(vals)
     ratio = group["ratio"]["ndcg@10"] if group.get("ratio") else None
+    hidden = sum(1 for v in group["groups"].values() if v["suppressed"])
+    if len(shown) == 1:
+        return _png(fig), (f"Only the {names[0]} group has enough evaluated listeners to show "
+                           f"(NDCG@10 {vals[0]:.2f}); {hidden} smaller group(s) are hidden, so no comparison is possible.")
     reading = (f"By {group['attribute'].replace('_', ' ')}, the worst-served group gets "
                f"{100 * (ratio if ratio is not None else worst / best):.0f}% of the ranking quality of the best-served group"
                + (f"; {sum(1 for v in group['groups'].values() if v['suppressed'])} group(s) too small to show."
