@@ -97,22 +97,42 @@ def validate_silver(df, table: str, rows: int | None = None) -> dict:
 
 
 def gold_suite(table: str) -> list:
+    """Key uniqueness per ds, value ranges and null rates for each gold table."""
+    from setlist.contracts import columns
     gxe = _e()
     nn = lambda c: gxe.ExpectColumnValuesToNotBeNull(column=c)  # noqa: E731
-    rate = lambda c: gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1)  # noqa: E731
-    nonneg = lambda c: gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0)  # noqa: E731
-    suites = {
-        "user_activity": [nn("user_id"), gxe.ExpectColumnValuesToBeUnique(column="user_id"),
-                          nonneg("user_plays_28d"), rate("user_skip_rate_28d"),
-                          rate("user_completion_rate_28d"), nn("event_timestamp")],
-        "track_popularity": [nn("track_id"), gxe.ExpectColumnValuesToBeUnique(column="track_id"),
-                             nonneg("track_plays_28d"), rate("track_skip_rate_28d"),
-                             gxe.ExpectColumnValuesToBeInSet(column="track_editorial_now", value_set=[0, 1])],
-        "user_artist_affinity": [nn("user_id"), nn("artist_id"),
-                                 gxe.ExpectCompoundColumnsToBeUnique(column_list=["user_id", "artist_id"]),
-                                 rate("ua_share_28d"), nonneg("ua_days_since_last_play")],
-    }
-    return suites[table]
+    rng = lambda c, lo, hi=None: gxe.ExpectColumnValuesToBeBetween(column=c, min_value=lo, max_value=hi)  # noqa: E731
+    keys = {"user_profile_long": ["user_id"], "user_profile_short": ["user_id"], "user_context": ["user_id"],
+            "track_popularity": ["track_id"], "artist_stats": ["artist_id"],
+            "user_artist_affinity": ["user_id", "artist_id"], "user_genre_affinity": ["user_id", "genre"],
+            "track_colistening": ["track_id", "neighbour_id"]}[table]
+    out = [nn(k) for k in keys] + [nn("event_timestamp"), nn("created_timestamp")]
+    out.append(gxe.ExpectColumnValuesToBeUnique(column=keys[0]) if len(keys) == 1
+               else gxe.ExpectCompoundColumnsToBeUnique(column_list=keys))
+    for col, typ in columns("gold", table):
+        if typ.upper() != "DOUBLE" and typ.upper() not in ("BIGINT", "INT"):
+            continue
+        if any(w in col for w in ("_rate", "_share", "novelty")) or col in ("score",):
+            out.append(rng(col, 0, 1))
+        elif col.endswith(("_plays", "_sessions", "_active_days", "_1d", "_7d", "_28d", "co_sessions", "rank")) \
+                and "growth" not in col:
+            out.append(rng(col, 0))
+        elif col.endswith("_tempo_mean") or col == "track_tempo":
+            out.append(rng(col, 0, 400))
+        elif any(col.endswith(f"{a}_mean") or col == f"track_{a}" for a in
+                 ("energy", "valence", "danceability", "acousticness")):
+            out.append(rng(col, 0, 1))
+        elif col in ("ctx_top_hour",):
+            out.append(rng(col, 0, 23))
+        elif col in ("ctx_top_weekday",):
+            out.append(rng(col, 1, 7))
+        elif col in ("artist_emerging", "track_editorial_now"):
+            out.append(gxe.ExpectColumnValuesToBeInSet(column=col, value_set=[0, 1]))
+    if table in ("user_profile_long", "user_profile_short"):
+        # A listener with plays always has a taste centroid, unless the catalogue lacks audio for every track.
+        prefix = "lt" if table.endswith("long") else "st"
+        out.append(gxe.ExpectColumnValuesToNotBeNull(column=f"{prefix}_top_genre", mostly=0.99))
+    return out
 
 
 def validate_gold(df, table: str, rows: int | None = None) -> dict:

@@ -59,7 +59,7 @@ def run(ctx) -> dict:
 
     lake, ds, k = ctx.lake, ctx.ds, ctx.config.policy.min_group_size
     reads = [("gold", "playlists"), ("silver", "tracks"), ("silver", "artists"), ("silver", "labels"),
-             ("silver", "users"), ("gold", "reranker_evaluation"), ("gold", "user_activity")]
+             ("silver", "users"), ("gold", "reranker_evaluation"), ("gold", "user_profile_long")]
     inputs = {f"{layer}.{t}": lake.version(layer, t) for layer, t in reads}
     playlists = lake.read("gold", "playlists", ds=ds)
     tracks = lake.read("silver", "tracks", ds=ds)
@@ -106,7 +106,7 @@ def run(ctx) -> dict:
         if parts:
             ev_ds = parts[-1]
             users = lake.read("silver", "users", ds=ds).select("user_id", "age_band", "country", "tier")
-            act = lake.read("gold", "user_activity", ds=ds).select("user_id", "user_plays_28d")
+            act = lake.read("gold", "user_profile_long", ds=ds).select("user_id", F.col("lt_plays").alias("user_plays_28d"))
             ev = (lake.read("gold", "reranker_evaluation", ds=ev_ds).join(users, "user_id", "left")
                   .join(act, "user_id", "left")).toPandas()
             ev["activity_level"] = pd.qcut(ev["user_plays_28d"].rank(method="first"), 3,

@@ -74,7 +74,7 @@ def union(als, popular, tracks):
     return (both.withColumn("source", F.when(F.col("als_score").isNotNull(), "als").otherwise("popular"))
                 .withColumn("n_sources", (F.col("als_score").isNotNull().cast("int")
                                           + F.col("pop_score").isNotNull().cast("int")))
-                .join(tracks.select("track_id", "artist_id"), "track_id"))
+                .join(tracks.select("track_id", "artist_id", "genre"), "track_id"))
 
 
 def run(ctx) -> dict:

@@ -2,15 +2,17 @@
 
 Every feature module follows one contract::
 
-    compute_<table>(events, start, end, **dimensions) -> DataFrame
+    compute_<table>(events, start, end, ...) -> DataFrame
 
-``events`` are silver listening events; the window is ``start <= ds <= end``
+``events`` are silver listening events joined to the track catalogue
+(artist_id, genre, audio features); the window is ``start <= ds <= end``
 (inclusive logical dates); the result has the entity keys, the features, and
-``event_timestamp`` = ``created_timestamp`` = end + 1 day 00:00 UTC, the moment
+``event_timestamp`` = ``created_timestamp`` = end + 1 day 00:00 UTC: the moment
 those values become known (never the wall clock, so re-runs are identical).
 
 Only listeners with personalisation consent and no deletion request get rows
-in user-level tables.
+in user-level tables. Everything is Spark SQL functions: no Python UDFs, no
+collect to the driver.
 """
 
 from __future__ import annotations
@@ -19,11 +21,18 @@ from datetime import date, timedelta
 
 from setlist.contracts import conform
 
+AUDIO = ("tempo", "energy", "valence", "danceability", "acousticness")
+DAY_PARTS = {"night": (0, 6), "morning": (6, 12), "afternoon": (12, 18), "evening": (18, 24)}
+
+
+def known_at(end: str):
+    """The timestamp at which values computed for ``end`` become known."""
+    from pyspark.sql import functions as F
+    return F.to_timestamp(F.lit((date.fromisoformat(end) + timedelta(days=1)).isoformat()))
+
 
 def _stamp(df, end: str):
-    from pyspark.sql import functions as F
-    known = F.to_timestamp(F.lit((date.fromisoformat(end) + timedelta(days=1)).isoformat()))
-    return df.withColumn("event_timestamp", known).withColumn("created_timestamp", known)
+    return df.withColumn("event_timestamp", known_at(end)).withColumn("created_timestamp", known_at(end))
 
 
 def _window(events, start: str, end: str):
@@ -31,35 +40,84 @@ def _window(events, start: str, end: str):
     return events.where((F.col("ds") >= start) & (F.col("ds") <= end))
 
 
-def compute_user_activity(events, start: str, end: str, users):
-    """Per consenting listener: plays, active days, sessions, distinct tracks and
-    artists, skip and completion rates, mean session length over the window."""
+def _top(df, key: str, item: str, prefix: str, name: str):
+    """Per key: the most played item (ties: smallest id), its share, and the
+    Shannon entropy (bits) of the key's play distribution over items."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import Window
+    counts = df.groupBy(key, item).agg(F.count("*").alias("n"))
+    w = Window.partitionBy(key)
+    counts = counts.withColumn("p", F.col("n") / F.sum("n").over(w))
+    ranked = counts.withColumn("r", F.row_number().over(w.orderBy(F.desc("n"), F.asc(item))))
+    top = ranked.where("r = 1").select(key, F.col(item).alias(f"{prefix}_top_{name}"),
+                                       F.col("p").alias(f"{prefix}_top_{name}_share"))
+    ent = counts.groupBy(key).agg((-F.sum(F.col("p") * F.log2("p"))).alias(f"{prefix}_{name}_entropy"))
+    return top.join(ent, key)
+
+
+def compute_user_profile(events, start: str, end: str, users, prefix: str):
+    """Listener taste and habits over the window: volume, skip and completion
+    rates, novelty appetite (distinct tracks / plays: the share of plays that
+    were the first listen of a track in the window), session length in plays
+    and minutes, audio-feature centroid and spread, day-part and weekend shares,
+    top genre and artist with their shares, genre entropy."""
     from pyspark.sql import functions as F
     ev = _window(events, start, end).join(users.select("user_id"), "user_id", "left_semi")
-    sessions = F.countDistinct("session_id")
-    out = ev.groupBy("user_id").agg(
-        F.count("*").alias("user_plays_28d"),
-        F.countDistinct("ds").alias("user_active_days_28d"),
-        sessions.alias("user_sessions_28d"),
-        F.countDistinct("track_id").alias("user_tracks_28d"),
-        F.countDistinct("artist_id").alias("user_artists_28d"),
-        F.avg(F.col("skipped").cast("double")).alias("user_skip_rate_28d"),
-        F.avg(F.col("completed").cast("double")).alias("user_completion_rate_28d"),
-        (F.count("*") / sessions).alias("user_session_length_28d"),
-    )
+    hour = F.hour("ts")
+    aggs = [
+        F.count("*").alias(f"{prefix}_plays"),
+        F.countDistinct("ds").alias(f"{prefix}_active_days"),
+        F.countDistinct("session_id").alias(f"{prefix}_sessions"),
+        F.avg(F.col("skipped").cast("double")).alias(f"{prefix}_skip_rate"),
+        F.avg(F.col("completed").cast("double")).alias(f"{prefix}_completion_rate"),
+        (F.countDistinct("track_id") / F.count("*")).alias(f"{prefix}_novelty"),
+        (F.count("*") / F.countDistinct("session_id")).alias(f"{prefix}_session_plays"),
+        F.avg(F.dayofweek("ts").isin(1, 7).cast("double")).alias(f"{prefix}_weekend_share"),
+    ]
+    for part, (lo, hi) in DAY_PARTS.items():
+        aggs.append(F.avg(((hour >= lo) & (hour < hi)).cast("double")).alias(f"{prefix}_share_{part}"))
+    for a in AUDIO:
+        aggs += [F.avg(a).alias(f"{prefix}_{a}_mean"), F.stddev_pop(a).alias(f"{prefix}_{a}_std")]
+    base = ev.groupBy("user_id").agg(*aggs)
+    sessions = (ev.groupBy("user_id", "session_id")
+                .agg(((F.max(F.unix_micros("ts")) - F.min(F.unix_micros("ts"))) / 6e7
+                      + F.max_by("ms_played", "ts") / 6e4).alias("minutes"))
+                .groupBy("user_id").agg(F.avg("minutes").alias(f"{prefix}_session_minutes")))
+    out = (base.join(sessions, "user_id")
+           .join(_top(ev, "user_id", "genre", prefix, "genre"), "user_id", "left")
+           .join(_top(ev, "user_id", "artist_id", prefix, "artist").drop(f"{prefix}_artist_entropy"),
+                 "user_id", "left"))
     return _stamp(out, end)
 
 
+def compute_user_context(events, start: str, end: str, users, devices):
+    """When and where the listener listens: most frequent hour (0-23) and ISO
+    weekday (1 = Monday), and the share of plays per device."""
+    from pyspark.sql import functions as F
+    ev = (_window(events, start, end).join(users.select("user_id"), "user_id", "left_semi")
+          .withColumn("hour", F.hour("ts"))
+          .withColumn("weekday", ((F.dayofweek("ts") + 5) % 7) + 1))
+    hour = _top(ev, "user_id", "hour", "ctx", "hour").select("user_id", "ctx_top_hour")
+    wday = _top(ev, "user_id", "weekday", "ctx", "weekday").select("user_id", "ctx_top_weekday")
+    mix = ev.groupBy("user_id").agg(*[F.avg((F.col("device") == d).cast("double")).alias(f"ctx_share_{d}")
+                                      for d in devices])
+    return _stamp(mix.join(hour, "user_id").join(wday, "user_id"), end)
+
+
 def compute_track_popularity(events, start: str, end: str, tracks, placements):
-    """Per catalogue track: plays over 1/7/28 days, listeners, skip and completion
-    rates, whether it is on an editorial playlist on ``end``, age, audio."""
+    """Per catalogue track: plays and distinct listeners over 1/7/28 days, skip
+    and completion rates, whether it is on an editorial playlist on ``end``,
+    days since release, audio features."""
     from pyspark.sql import functions as F
     ev = _window(events, start, end)
     d7 = (date.fromisoformat(end) - timedelta(days=6)).isoformat()
+    in1, in7 = F.col("ds") == end, F.col("ds") >= d7
     agg = ev.groupBy("track_id").agg(
-        F.sum((F.col("ds") == end).cast("long")).alias("track_plays_1d"),
-        F.sum((F.col("ds") >= d7).cast("long")).alias("track_plays_7d"),
+        F.sum(in1.cast("long")).alias("track_plays_1d"),
+        F.sum(in7.cast("long")).alias("track_plays_7d"),
         F.count("*").alias("track_plays_28d"),
+        F.countDistinct(F.when(in1, F.col("user_id"))).alias("track_listeners_1d"),
+        F.countDistinct(F.when(in7, F.col("user_id"))).alias("track_listeners_7d"),
         F.countDistinct("user_id").alias("track_listeners_28d"),
         F.avg(F.col("skipped").cast("double")).alias("track_skip_rate_28d"),
         F.avg(F.col("completed").cast("double")).alias("track_completion_rate_28d"),
@@ -68,68 +126,154 @@ def compute_track_popularity(events, start: str, end: str, tracks, placements):
                                (F.col("end_ds") >= F.lit(end).cast("date")))
               .select("track_id").distinct().withColumn("track_editorial_now", F.lit(1)))
     out = (tracks.select("track_id", "artist_id", "release_date",
-                         F.col("energy").alias("track_energy"), F.col("tempo").alias("track_tempo"),
-                         F.col("valence").alias("track_valence"))
+                         *[F.col(a).alias(f"track_{a}") for a in AUDIO])
            .join(agg, "track_id", "left").join(on_air, "track_id", "left")
            .withColumn("track_age_days", F.datediff(F.lit(end).cast("date"), F.col("release_date")).cast("long"))
            .drop("release_date"))
-    for c in ("track_plays_1d", "track_plays_7d", "track_plays_28d", "track_listeners_28d", "track_editorial_now"):
+    for c in ("track_plays_1d", "track_plays_7d", "track_plays_28d", "track_listeners_1d",
+              "track_listeners_7d", "track_listeners_28d", "track_editorial_now"):
         out = out.withColumn(c, F.coalesce(F.col(c), F.lit(0)).cast("long"))
     return _stamp(out, end)
 
 
-def compute_user_artist_affinity(events, start: str, end: str, users):
-    """Per (consenting listener, artist): plays, share of the listener's plays,
-    skip rate and days since the last play in the window."""
+def compute_artist_stats(events, start: str, end: str, artists, labels, emerging_debut_years: int,
+                         emerging_max_listener_pct: float):
+    """Per artist: distinct listeners over the last 7 days, the 7 days before,
+    and 28 days; growth = (last 7 − previous 7) / max(previous 7, 1); years
+    since debut; label kind; and the emerging flag: debuted within
+    ``emerging_debut_years`` years and at or below the
+    ``emerging_max_listener_pct`` percentile of 28-day listeners."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import Window
+    e = date.fromisoformat(end)
+    d7, d14 = (e - timedelta(days=6)).isoformat(), (e - timedelta(days=13)).isoformat()
+    ev = _window(events, start, end)
+    agg = ev.groupBy("artist_id").agg(
+        F.countDistinct(F.when(F.col("ds") >= d7, F.col("user_id"))).alias("artist_listeners_7d"),
+        F.countDistinct(F.when((F.col("ds") >= d14) & (F.col("ds") < d7), F.col("user_id"))).alias("artist_listeners_prev_7d"),
+        F.countDistinct("user_id").alias("artist_listeners_28d"))
+    out = (artists.select("artist_id", "label_id", "debut_year")
+           .join(labels.select("label_id", F.col("kind").alias("artist_label_kind")), "label_id", "left")
+           .join(agg, "artist_id", "left").fillna(0, ["artist_listeners_7d", "artist_listeners_prev_7d",
+                                                     "artist_listeners_28d"]))
+    pct = F.percent_rank().over(Window.orderBy("artist_listeners_28d"))
+    out = (out.withColumn("artist_growth_7d", (F.col("artist_listeners_7d") - F.col("artist_listeners_prev_7d"))
+                          / F.greatest(F.col("artist_listeners_prev_7d"), F.lit(1)).cast("double"))
+              .withColumn("artist_career_years", (F.lit(e.year) - F.col("debut_year")).cast("long"))
+              .withColumn("artist_emerging", ((F.col("artist_career_years") <= emerging_debut_years)
+                                              & (pct <= emerging_max_listener_pct)).cast("long"))
+              .withColumn("artist_emerging", F.coalesce("artist_emerging", F.lit(0)))
+              .drop("label_id", "debut_year"))
+    return _stamp(out, end)
+
+
+def compute_user_item_affinity(events, start: str, end: str, users, item: str, prefix: str):
+    """Per (consenting listener, artist or genre played in the window): plays,
+    share of the listener's plays, skip rate, days since the last play."""
     from pyspark.sql import functions as F
     from pyspark.sql import Window
     ev = _window(events, start, end).join(users.select("user_id"), "user_id", "left_semi")
-    out = ev.groupBy("user_id", "artist_id").agg(
-        F.count("*").alias("ua_plays_28d"),
-        F.avg(F.col("skipped").cast("double")).alias("ua_skip_rate_28d"),
+    out = ev.groupBy("user_id", item).agg(
+        F.count("*").alias(f"{prefix}_plays_28d"),
+        F.avg(F.col("skipped").cast("double")).alias(f"{prefix}_skip_rate_28d"),
         F.max("ds").alias("__last"))
-    total = F.sum("ua_plays_28d").over(Window.partitionBy("user_id"))
-    out = (out.withColumn("ua_share_28d", F.col("ua_plays_28d") / total)
-              .withColumn("ua_days_since_last_play",
+    total = F.sum(f"{prefix}_plays_28d").over(Window.partitionBy("user_id"))
+    out = (out.withColumn(f"{prefix}_share_28d", F.col(f"{prefix}_plays_28d") / total)
+              .withColumn(f"{prefix}_days_since_last_play",
                           F.datediff(F.lit(end).cast("date"), F.col("__last").cast("date")).cast("long"))
               .drop("__last"))
     return _stamp(out, end)
 
 
-GOLD_TABLES = ("user_activity", "track_popularity", "user_artist_affinity")
+def compute_user_artist_affinity(events, start, end, users):
+    return compute_user_item_affinity(events, start, end, users, "artist_id", "ua")
+
+
+def compute_user_genre_affinity(events, start, end, users):
+    return compute_user_item_affinity(events, start, end, users, "genre", "ug")
+
+
+def compute_colistening(events, start: str, end: str, k: int, max_session_tracks: int):
+    """For each track, its top-k neighbours by co-occurrence within sessions.
+
+    score(i, j) = sessions with both / sqrt(sessions with i × sessions with j)
+    (cosine on the session×track incidence matrix); rank 1 = best, ties by
+    neighbour id. Sessions longer than ``max_session_tracks`` distinct tracks
+    keep their first ones, which bounds the pair blow-up of marathon sessions.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import Window
+    st = (_window(events, start, end).groupBy("session_id", "track_id").agg(F.min("ts").alias("first"))
+          .withColumn("i", F.row_number().over(Window.partitionBy("session_id").orderBy("first", "track_id")))
+          .where(F.col("i") <= max_session_tracks).select("session_id", "track_id"))
+    n = st.groupBy("track_id").agg(F.count("*").alias("n"))
+    a, b = st.alias("a"), st.alias("b")
+    pairs = (a.join(b, (F.col("a.session_id") == F.col("b.session_id")) & (F.col("a.track_id") < F.col("b.track_id")))
+             .groupBy(F.col("a.track_id").alias("x"), F.col("b.track_id").alias("y"))
+             .agg(F.count("*").alias("co_sessions")))
+    both = (pairs.select(F.col("x").alias("track_id"), F.col("y").alias("neighbour_id"), "co_sessions")
+            .unionByName(pairs.select(F.col("y").alias("track_id"), F.col("x").alias("neighbour_id"), "co_sessions")))
+    scored = (both.join(n, "track_id").join(n.select(F.col("track_id").alias("neighbour_id"), F.col("n").alias("m")),
+                                            "neighbour_id")
+              .withColumn("score", F.col("co_sessions") / F.sqrt(F.col("n") * F.col("m"))))
+    ranked = scored.withColumn("rank", F.row_number().over(
+        Window.partitionBy("track_id").orderBy(F.desc("score"), F.asc("neighbour_id"))))
+    out = ranked.where(F.col("rank") <= k).select("track_id", "neighbour_id", F.col("co_sessions").cast("long"),
+                                                  "score", F.col("rank").cast("int"))
+    return _stamp(out, end)
+
+
+GOLD_TABLES = ("user_profile_long", "user_profile_short", "user_context", "track_popularity", "artist_stats",
+               "user_artist_affinity", "user_genre_affinity", "track_colistening")
+
+
+def build(ctx, events, tracks, users) -> dict:
+    """All gold feature tables of ctx.ds as Spark DataFrames (not yet written)."""
+    from setlist import schema
+    p, ds, lake = ctx.config.pipeline, ctx.ds, ctx.lake
+    lt = ctx.shift(-(p.feature_window_days - 1))
+    st = ctx.shift(-(p.short_window_days - 1))
+    return {
+        "user_profile_long": compute_user_profile(events, lt, ds, users, "lt"),
+        "user_profile_short": compute_user_profile(events, st, ds, users, "st"),
+        "user_context": compute_user_context(events, lt, ds, users, schema.DEVICES),
+        "track_popularity": compute_track_popularity(
+            events, lt, ds, tracks, lake.read("silver", "editorial_placements", ds=ds)),
+        "artist_stats": compute_artist_stats(events, lt, ds, lake.read("silver", "artists", ds=ds),
+                                             lake.read("silver", "labels", ds=ds), p.emerging_debut_years,
+                                             p.emerging_max_listener_pct),
+        "user_artist_affinity": compute_user_artist_affinity(events, lt, ds, users),
+        "user_genre_affinity": compute_user_genre_affinity(events, lt, ds, users),
+        "track_colistening": compute_colistening(events, lt, ds, p.colistening_k, p.colistening_max_session_tracks),
+    }
 
 
 def run(ctx) -> dict:
     from pyspark.sql import functions as F
     from setlist import featurestore
+    from setlist.features.repo import ONLINE_VIEWS
     from setlist.governance import checks
 
     lake, ds = ctx.lake, ctx.ds
-    window = ctx.config.pipeline.feature_window_days
-    start = ctx.shift(-(window - 1))
+    start = ctx.shift(-(ctx.config.pipeline.feature_window_days - 1))
     tracks = lake.read("silver", "tracks", ds=ds).cache()
     users = lake.read("silver", "users", ds=ds).where(
-        F.col("personalisation_consent") & ~F.col("is_deleted")).cache()
+        F.col("personalisation_consent") & ~F.col("is_deleted")).select("user_id").cache()
+    cat = tracks.select("track_id", "artist_id", "genre", *AUDIO)
     events = (lake.read("silver", "listening_events", ds_range=(start, ds))
-              .join(tracks.select("track_id", "artist_id"), "track_id", "left").cache())
+              .join(F.broadcast(cat), "track_id", "left").cache())
     rows_in = events.count()
-    built = {
-        "user_activity": compute_user_activity(events, start, ds, users),
-        "track_popularity": compute_track_popularity(
-            events, start, ds, tracks, lake.read("silver", "editorial_placements", ds=ds)),
-        "user_artist_affinity": compute_user_artist_affinity(events, start, ds, users),
-    }
     written = {}
-    for name, df in built.items():
+    for name, df in build(ctx, events, tracks, users).items():
         df = conform(df.withColumn("ds", F.lit(ds)), "gold", name).drop("ds").cache()
         checks.validate_gold(df, name, rows=df.count())
         written[name] = lake.write(df, "gold", name, ds=ds)
         df.unpersist()
         ctx.log(f"gold/{name}: {written[name]:,} rows")
+    events.unpersist()
     store = featurestore.open_store(ctx.config)
     applied = featurestore.apply(store, ctx.config)
-    featurestore.materialize(store, start, ds)
-    ctx.log(f"feast: applied {len(applied)} objects, materialised {start}..{ds}")
-    events.unpersist()
+    featurestore.materialize(store, ds, views=ONLINE_VIEWS)
+    ctx.log(f"feast: applied {len(applied)} objects, materialised {ds} into the online store")
     return {"rows_in": rows_in, "rows_out": sum(written.values()), "rows_quarantined": 0,
             "tables": written, "feast_objects": applied}

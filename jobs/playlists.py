@@ -123,9 +123,7 @@ def run(ctx) -> dict:
     entity = cands.drop("ds").toPandas()
     if booster is not None:
         entity["event_timestamp"] = featurestore.day_end(ds)
-        store = featurestore.open_store(ctx.config)
-        frame = store.get_historical_features(
-            entity_df=entity, features=store.get_feature_service("reranker_v1")).to_df()
+        frame = featurestore.historical(featurestore.applied_store(ctx.config), entity)
         raw = bytes(booster.save_raw("json"))
         ctx.log(f"scoring {len(frame):,} candidates with model {version}")
         scored = score_frame(ctx.spark, frame, raw, meta["features"])

@@ -49,9 +49,11 @@ def in_validation(user_id: str, share: float) -> bool:
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
-    from setlist.features.repo import GOLD_VIEWS
-    feast_cols = [f for _, (_, _, fields) in GOLD_VIEWS.items() for f in fields]
-    return [c for c in (*CANDIDATE_FEATURES, *feast_cols) if c in frame.columns]
+    """Candidate scores plus every numeric reranker_v1 feature present."""
+    from pandas.api.types import is_numeric_dtype
+    from setlist.features.repo import VIEWS, view_fields
+    feast_cols = [f for v in VIEWS for f in view_fields(v)]
+    return [c for c in (*CANDIDATE_FEATURES, *feast_cols) if c in frame.columns and is_numeric_dtype(frame[c])]
 
 
 def fit(train: pd.DataFrame, valid: pd.DataFrame, features: list[str], params: dict, seed: int):
@@ -93,9 +95,7 @@ def training_frame(ctx, anchor: str):
              .drop("ds", "source"))
     entity = frame.toPandas()
     entity["event_timestamp"] = featurestore.day_end(anchor)
-    store = featurestore.open_store(ctx.config)
-    service = store.get_feature_service("reranker_v1")
-    return store.get_historical_features(entity_df=entity, features=service).to_df()
+    return featurestore.historical(featurestore.applied_store(ctx.config), entity)
 
 
 def _next(ds: str) -> str:
@@ -146,7 +146,9 @@ def run(ctx) -> dict:
     version = ctx.ds
     inputs = {f"{layer}/{t}": ctx.lake.version(layer, t) for layer, t in
               (("gold", "candidates"), ("silver", "listening_events"), ("silver", "feedback"),
-               ("gold", "user_activity"), ("gold", "track_popularity"), ("gold", "user_artist_affinity"))}
+               *(("gold", v) for v in ("user_profile_long", "user_profile_short", "user_context",
+                                       "track_popularity", "artist_stats", "user_artist_affinity",
+                                       "user_genre_affinity")))}
     meta = {"version": version, "features": features, "metrics": metrics,
             "training_window": {"anchor": anchor, "labels_from": _next(anchor), "labels_to": ctx.ds},
             "params": m.xgb_params, "table_versions": inputs}

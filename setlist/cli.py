@@ -117,6 +117,13 @@ def cmd_export(args) -> int:
     return 1 if bad else 0
 
 
+def cmd_bench(args) -> int:
+    from setlist import bench
+    cfg = _config(args)
+    print(json.dumps(getattr(bench, args.what)(cfg, tier=args.tier, seed=args.seed, days=args.days), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="setlist", description="Setlist: nightly playlists, held to account.")
     sub = ap.add_subparsers(dest="verb", required=True)
@@ -155,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also inject N bad rows per quarantine reason into the last day")
     _common(d)
     d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="benchmarks that print figures (never part of the tests)")
+    b.add_argument("what", choices=("features",))
+    b.add_argument("--tier", choices=("xs", "s", "m", "l"), default="s")
+    b.add_argument("--days", type=int, default=7)
+    b.add_argument("--seed", type=int, default=0)
+    _common(b)
+    b.set_defaults(func=cmd_bench)
 
     e = sub.add_parser("export", help="label export tools")
     esub = e.add_subparsers(dest="export_verb", required=True)

@@ -52,6 +52,11 @@ class PipelineConfig:
     late_days: int = 3
     duration_slack_ms: int = 5000
     feature_window_days: int = 28
+    short_window_days: int = 7
+    emerging_debut_years: int = 2
+    emerging_max_listener_pct: float = 0.8
+    colistening_k: int = 20
+    colistening_max_session_tracks: int = 50
     min_play_ms: int = 30000
     session_gap_minutes: int = 30
 

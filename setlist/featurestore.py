@@ -73,6 +73,29 @@ def day_end(ds: str) -> datetime:
     return datetime.fromisoformat(ds).replace(tzinfo=timezone.utc) + timedelta(days=1)
 
 
-def materialize(store, start_ds: str, ds: str) -> None:
-    start = datetime.fromisoformat(start_ds).replace(tzinfo=timezone.utc)
-    store.materialize(start_date=start, end_date=day_end(ds) + timedelta(seconds=1))
+def materialize(store, ds: str, views=None) -> None:
+    """Load the values of ds (event_timestamp = day_end(ds)) into the online
+    store: each night adds exactly its own day, so materialisation is
+    incremental and a re-run writes the same values again."""
+    end = day_end(ds)
+    store.materialize(start_date=end - timedelta(hours=1), end_date=end + timedelta(seconds=1),
+                      feature_views=list(views) if views else None)
+
+
+def applied_store(config):
+    """The store with this code's declarations applied (idempotent, about a
+    second), so retrieval never runs against a registry from older code."""
+    store = open_store(config)
+    apply(store, config)
+    return store
+
+
+def historical(store, entity_df, service: str = "reranker_v1"):
+    """Point-in-time features for ``entity_df`` (with ``event_timestamp``).
+
+    Strict: a row counts only if its event_timestamp is at or before the
+    entity's and within the view's TTL, and its created_timestamp is at or
+    before the entity's too, so late corrections are never seen early.
+    """
+    return store.get_historical_features(entity_df=entity_df, features=store.get_feature_service(service),
+                                         filter_by_created_timestamp=True).to_df()

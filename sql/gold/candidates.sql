@@ -5,6 +5,7 @@ CREATE TABLE IF NOT EXISTS gold.candidates (
     user_id     STRING NOT NULL,
     track_id    STRING NOT NULL,
     artist_id   STRING NOT NULL,
+    genre       STRING,
     source      STRING NOT NULL,   -- the first generator that proposed it: als, popular
     n_sources   INT NOT NULL,
     als_score   DOUBLE,            -- implicit ALS predicted preference

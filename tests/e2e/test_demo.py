@@ -78,7 +78,8 @@ def test_deleted_listeners_are_gone_from_every_table(lake):
 def test_non_consenting_listeners_have_no_features_or_candidates(lake):
     users = lake.read("silver", "users", ds=DEMO_END)
     no = [r["user_id"] for r in users.where(~F.col("personalisation_consent")).collect()]
-    for table in ("user_activity", "user_artist_affinity", "candidates"):
+    for table in ("user_profile_long", "user_profile_short", "user_context", "user_artist_affinity",
+                  "user_genre_affinity", "candidates"):
         assert lake.read("gold", table, ds=DEMO_END).where(F.col("user_id").isin(no)).count() == 0, table
 
 
@@ -101,7 +102,8 @@ def test_audit_report_and_exports(demo, lake):
 def test_feature_values_are_served_online(demo, lake):
     from setlist import featurestore
     store = featurestore.open_store(demo)
-    ua = lake.read("gold", "user_activity", ds=DEMO_END).orderBy("user_id").first()
-    online = store.get_online_features(features=["user_activity:user_plays_28d"],
+    ua = lake.read("gold", "user_profile_short", ds=DEMO_END).orderBy("user_id").first()
+    online = store.get_online_features(features=["user_profile_short:st_plays", "user_profile_short:st_top_genre"],
                                        entity_rows=[{"user_id": ua["user_id"]}]).to_dict()
-    assert online["user_plays_28d"] == [ua["user_plays_28d"]]
+    assert online["st_plays"] == [ua["st_plays"]]
+    assert online["st_top_genre"] == [ua["st_top_genre"]]

@@ -1,8 +1,10 @@
-"""Feature modules against hand-computed values."""
+"""Feature modules against hand-computed values (2026-11-23 is a Monday)."""
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
+from statistics import pstdev
 
 import pytest
 from pyspark.testing import assertDataFrameEqual
@@ -10,63 +12,139 @@ from pyspark.testing import assertDataFrameEqual
 from setlist.jobs import features
 
 KNOWN = datetime(2026, 11, 24)   # end + 1 day, 00:00 UTC
+LT = ("2026-10-27", "2026-11-23")
+EV_COLS = ("user_id string, track_id string, artist_id string, genre string, ds string, ts timestamp, "
+           "session_id string, skipped boolean, completed boolean, ms_played long, device string, "
+           "tempo double, energy double, valence double, danceability double, acousticness double")
 
 
 @pytest.fixture
 def events(spark):
-    rows = [  # user, track, artist, ds, session, skipped, completed
-        ("u1", "t1", "a1", "2026-11-23", "s1", False, True),
-        ("u1", "t1", "a1", "2026-11-23", "s1", True, False),
-        ("u1", "t2", "a2", "2026-11-20", "s2", False, True),
-        ("u1", "t3", "a1", "2026-10-01", "s0", False, True),    # outside the window
-        ("u2", "t2", "a2", "2026-11-22", "s3", True, False),
-        ("u3", "t1", "a1", "2026-11-23", "s4", False, True),    # no consent: absent from user tables
+    a1 = (100.0, 0.5, 0.5, 0.5, 0.5)
+    a2 = (140.0, 0.9, 0.1, 0.8, 0.2)
+    rows = [
+        ("u1", "t1", "a1", "pop", "2026-11-23", datetime(2026, 11, 23, 8, 0), "s1", False, True, 200000, "mobile", *a1),
+        ("u1", "t1", "a1", "pop", "2026-11-23", datetime(2026, 11, 23, 8, 4), "s1", True, False, 10000, "mobile", *a1),
+        ("u1", "t2", "a2", "rock", "2026-11-21", datetime(2026, 11, 21, 20, 0), "s2", False, True, 180000, "desktop", *a2),
+        ("u1", "t3", "a1", "pop", "2026-10-01", datetime(2026, 10, 1, 9, 0), "s0", False, True, 1000, "tv", *a1),  # outside
+        ("u2", "t2", "a2", "rock", "2026-11-22", datetime(2026, 11, 22, 3, 0), "s3", True, False, 5000, "mobile", *a2),
+        ("u3", "t1", "a1", "pop", "2026-11-23", datetime(2026, 11, 23, 10, 0), "s4", False, True, 200000, "web", *a1),
     ]
-    return spark.createDataFrame(rows, "user_id string, track_id string, artist_id string, ds string, "
-                                       "session_id string, skipped boolean, completed boolean")
+    return spark.createDataFrame(rows, EV_COLS)
 
 
 @pytest.fixture
-def users(spark):
+def users(spark):   # u3 has no personalisation consent
     return spark.createDataFrame([("u1",), ("u2",)], "user_id string")
 
 
-def test_user_activity(spark, events, users):
-    got = features.compute_user_activity(events, "2026-10-27", "2026-11-23", users)
+def test_user_profile_long(spark, events, users):
+    got = {r["user_id"]: r.asDict() for r in features.compute_user_profile(events, *LT, users, "lt").collect()}
+    assert sorted(got) == ["u1", "u2"]
+    u1 = got["u1"]
+    expected = {
+        "lt_plays": 3, "lt_active_days": 2, "lt_sessions": 2, "lt_skip_rate": 1 / 3, "lt_completion_rate": 2 / 3,
+        "lt_novelty": 2 / 3, "lt_session_plays": 1.5, "lt_weekend_share": 1 / 3,
+        "lt_share_night": 0.0, "lt_share_morning": 2 / 3, "lt_share_afternoon": 0.0, "lt_share_evening": 1 / 3,
+        "lt_tempo_mean": 340 / 3, "lt_tempo_std": pstdev([100, 100, 140]),
+        "lt_energy_mean": 1.9 / 3, "lt_energy_std": pstdev([0.5, 0.5, 0.9]),
+        # session s1: 4 minutes + the last play's 10 s; s2: one 3-minute play.
+        "lt_session_minutes": ((4 + 10 / 60) + 3) / 2,
+        "lt_top_genre": "pop", "lt_top_genre_share": 2 / 3,
+        "lt_genre_entropy": -(2 / 3 * math.log2(2 / 3) + 1 / 3 * math.log2(1 / 3)),
+        "lt_top_artist": "a1", "lt_top_artist_share": 2 / 3,
+        "event_timestamp": KNOWN, "created_timestamp": KNOWN,
+    }
+    for k, v in expected.items():
+        assert u1[k] == pytest.approx(v, abs=1e-12) if isinstance(v, float) else u1[k] == v, k
+    assert (got["u2"]["lt_plays"], got["u2"]["lt_skip_rate"], got["u2"]["lt_share_night"],
+            got["u2"]["lt_weekend_share"], got["u2"]["lt_genre_entropy"]) == (1, 1.0, 1.0, 1.0, 0.0)
+
+
+def test_user_profile_short_window_sees_only_recent_days(events, users):
+    got = {r["user_id"]: r["st_plays"] for r in
+           features.compute_user_profile(events, "2026-11-22", "2026-11-23", users, "st").collect()}
+    assert got == {"u1": 2, "u2": 1}
+
+
+def test_user_context(spark, events, users):
+    got = features.compute_user_context(events, *LT, users, ("mobile", "desktop", "web"))
     expected = spark.createDataFrame([
-        ("u1", 3, 2, 2, 2, 2, 1 / 3, 2 / 3, 1.5, KNOWN, KNOWN),
-        ("u2", 1, 1, 1, 1, 1, 1.0, 0.0, 1.0, KNOWN, KNOWN),
-    ], got.schema)
-    assertDataFrameEqual(got, expected)
+        ("u1", 2 / 3, 1 / 3, 0.0, 8, 1, KNOWN, KNOWN),
+        ("u2", 1.0, 0.0, 0.0, 3, 7, KNOWN, KNOWN),   # Sunday = ISO 7
+    ], "user_id string, ctx_share_mobile double, ctx_share_desktop double, ctx_share_web double, "
+       "ctx_top_hour int, ctx_top_weekday int, event_timestamp timestamp, created_timestamp timestamp")
+    assertDataFrameEqual(got.select(*expected.columns), expected)
 
 
 def test_track_popularity(spark, events):
     tracks = spark.createDataFrame([
-        ("t1", "a1", date(2026, 11, 13), 0.5, 120.0, 0.1),
-        ("t2", "a2", None, 0.9, 90.0, 0.2),
-        ("t4", "a3", date(2026, 11, 23), 0.2, 60.0, 0.3)],
-        "track_id string, artist_id string, release_date date, energy double, tempo double, valence double")
+        ("t1", "a1", date(2026, 11, 13), 100.0, 0.5, 0.1, 0.2, 0.3),
+        ("t2", "a2", None, 90.0, 0.9, 0.2, 0.3, 0.4),
+        ("t4", "a3", date(2026, 11, 23), 60.0, 0.2, 0.3, 0.4, 0.5)],
+        "track_id string, artist_id string, release_date date, tempo double, energy double, valence double, "
+        "danceability double, acousticness double")
     placements = spark.createDataFrame([("t2", date(2026, 11, 20), date(2026, 11, 23)),
                                         ("t1", date(2026, 11, 24), date(2026, 11, 30))],
                                        "track_id string, start_ds date, end_ds date")
-    got = features.compute_track_popularity(events, "2026-10-27", "2026-11-23", tracks, placements)
-    got = got.select("track_id", "track_plays_1d", "track_plays_7d", "track_plays_28d", "track_listeners_28d",
-                     "track_skip_rate_28d", "track_completion_rate_28d", "track_editorial_now", "track_age_days",
+    got = features.compute_track_popularity(events, *LT, tracks, placements)
+    got = got.select("track_id", "track_plays_1d", "track_plays_7d", "track_plays_28d", "track_listeners_1d",
+                     "track_listeners_7d", "track_listeners_28d", "track_skip_rate_28d",
+                     "track_completion_rate_28d", "track_editorial_now", "track_age_days", "track_energy",
                      "event_timestamp")
     expected = spark.createDataFrame([
-        ("t1", 3, 3, 3, 2, 1 / 3, 2 / 3, 0, 10, KNOWN),
-        ("t2", 0, 2, 2, 2, 0.5, 0.5, 1, None, KNOWN),
-        ("t4", 0, 0, 0, 0, None, None, 0, 0, KNOWN),
+        ("t1", 3, 3, 3, 2, 2, 2, 1 / 3, 2 / 3, 0, 10, 0.5, KNOWN),
+        ("t2", 0, 2, 2, 0, 2, 2, 0.5, 0.5, 1, None, 0.9, KNOWN),
+        ("t4", 0, 0, 0, 0, 0, 0, None, None, 0, 0, 0.2, KNOWN),
     ], got.schema)
     assertDataFrameEqual(got, expected)
 
 
-def test_user_artist_affinity(spark, events, users):
-    got = features.compute_user_artist_affinity(events, "2026-10-27", "2026-11-23", users).select(
+def test_artist_stats(spark, events):
+    artists = spark.createDataFrame([("a1", "l1", 2010), ("a2", "l2", 2025), ("a3", "l2", 2025)],
+                                    "artist_id string, label_id string, debut_year int")
+    labels = spark.createDataFrame([("l1", "major"), ("l2", "independent")], "label_id string, kind string")
+    got = features.compute_artist_stats(events, *LT, artists, labels, emerging_debut_years=2,
+                                        emerging_max_listener_pct=0.8)
+    got = got.select("artist_id", "artist_listeners_7d", "artist_listeners_prev_7d", "artist_listeners_28d",
+                     "artist_growth_7d", "artist_career_years", "artist_emerging", "artist_label_kind")
+    # percent rank of 28-day listeners [a3: 0, a1: 2, a2: 2] = [0, 0.5, 0.5]
+    expected = spark.createDataFrame([
+        ("a1", 2, 0, 2, 2.0, 16, 0, "major"),
+        ("a2", 2, 0, 2, 2.0, 1, 1, "independent"),
+        ("a3", 0, 0, 0, 0.0, 1, 1, "independent"),
+    ], got.schema)
+    assertDataFrameEqual(got, expected)
+
+
+def test_user_artist_and_genre_affinity(spark, events, users):
+    got = features.compute_user_artist_affinity(events, *LT, users).select(
         "user_id", "artist_id", "ua_plays_28d", "ua_skip_rate_28d", "ua_share_28d", "ua_days_since_last_play")
     expected = spark.createDataFrame([
         ("u1", "a1", 2, 0.5, 2 / 3, 0),
-        ("u1", "a2", 1, 0.0, 1 / 3, 3),
+        ("u1", "a2", 1, 0.0, 1 / 3, 2),
         ("u2", "a2", 1, 1.0, 1.0, 1),
     ], got.schema)
     assertDataFrameEqual(got, expected)
+    genres = {(r["user_id"], r["genre"]): r["ug_plays_28d"] for r in
+              features.compute_user_genre_affinity(events, *LT, users).collect()}
+    assert genres == {("u1", "pop"): 2, ("u1", "rock"): 1, ("u2", "rock"): 1}
+
+
+def test_colistening(spark):
+    t = lambda m: datetime(2026, 11, 23, 10, m)  # noqa: E731
+    rows = [("A", "t1", t(0)), ("A", "t2", t(1)), ("A", "t3", t(2)), ("B", "t1", t(0)), ("B", "t2", t(1)),
+            ("C", "t2", t(0)), ("C", "t3", t(1)), ("D", "t1", t(0))]
+    ev = spark.createDataFrame([(s, tr, "2026-11-23", ts) for s, tr, ts in rows],
+                               "session_id string, track_id string, ds string, ts timestamp")
+    got = {(r["track_id"], r["neighbour_id"]): (r["co_sessions"], r["score"], r["rank"])
+           for r in features.compute_colistening(ev, *LT, k=2, max_session_tracks=50).collect()}
+    # sessions with: t1 3, t2 3, t3 2; together: t1t2 2, t1t3 1, t2t3 2
+    assert got == {("t1", "t2"): (2, 2 / 3, 1), ("t1", "t3"): (1, 1 / math.sqrt(6), 2),
+                   ("t2", "t3"): (2, 2 / math.sqrt(6), 1), ("t2", "t1"): (2, 2 / 3, 2),
+                   ("t3", "t2"): (2, 2 / math.sqrt(6), 1), ("t3", "t1"): (1, 1 / math.sqrt(6), 2)}
+    top1 = {r["track_id"]: r["neighbour_id"] for r in features.compute_colistening(ev, *LT, 1, 50).collect()}
+    assert top1 == {"t1": "t2", "t2": "t3", "t3": "t2"}
+    # Truncating sessions to 2 tracks drops t3 from A: t1t3 disappears.
+    short = {(r["track_id"], r["neighbour_id"]) for r in features.compute_colistening(ev, *LT, 5, 2).collect()}
+    assert ("t1", "t3") not in short and ("t2", "t3") in short
