@@ -1,22 +1,48 @@
 """Candidates: per consenting listener, the tracks worth ranking tonight.
 
-Generators, each tagged with its name:
+Generators, each tagged with its name; each keeps its own score and rank:
 
 * ``als``: implicit-feedback ALS (Spark MLlib) on the feature window's plays,
-  with confidence 1 + alpha * log1p(plays) (log scaling beats raw counts on
-  heavy-tailed play counts);
+  rating log1p(plays) (log scaling beats raw counts on heavy-tailed play
+  counts), confidence 1 + alpha·rating;
+* ``coli``: co-listening neighbours (gold.track_colistening) of the tracks the
+  listener played in the short window, score = Σ over their seeds of the
+  neighbour score;
+* ``content``: tracks closest in audio features (tempo/200, energy, valence,
+  danceability, acousticness) to the listener's long-term taste centroid,
+  among the most played tracks of their top genre;
+* ``genre_pop``: the most played tracks of the last 7 days in each of the
+  listener's top genres, weighted by the genre's share of their plays;
+* ``new``: releases of the last 28 days in the listener's top genres, by plays;
 * ``popular``: the most played tracks of the last 7 days, for everyone, so
   cold-start listeners still get a list.
 
 The union keeps one row per (user, track) with every generator's score and
-rank as features for the reranker.
+rank as features for the reranker (null where a generator did not propose
+the track), the number of generators that did, and the first of them in the
+order above as ``source``.
 """
 
 from __future__ import annotations
 
+from functools import reduce
+
 from setlist.contracts import conform
 
-SOURCES = ("als", "popular")
+SOURCES = ("als", "coli", "content", "genre_pop", "new", "popular")
+SCORE_COLS = {s: (f"{s}_score" if s != "popular" else "pop_score", f"{s}_rank" if s != "popular" else "pop_rank")
+              for s in SOURCES}
+AUDIO_SCALE = {"tempo": 200.0, "energy": 1.0, "valence": 1.0, "danceability": 1.0, "acousticness": 1.0}
+
+
+def _rank(df, source: str, k: int, keep=()):
+    """Keep each user's top-k by score (ties: track_id) and name the columns after the source."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import Window
+    score, rank = SCORE_COLS[source]
+    w = Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("track_id"))
+    return (df.withColumn(rank, F.row_number().over(w).cast("int")).where(F.col(rank) <= k)
+              .select("user_id", "track_id", F.col("score").cast("double").alias(score), rank, *keep))
 
 
 def plays_matrix(events):
@@ -33,8 +59,9 @@ def als_candidates(matrix, users, k: int, rank: int, reg: float, alpha: float,
     from pyspark.ml.recommendation import ALS
     from pyspark.sql import functions as F
 
+    empty = "user_id string, track_id string, als_score double, als_rank int"
     if matrix.limit(1).count() == 0:
-        return matrix.sparkSession.createDataFrame([], "user_id string, track_id string, als_score double, als_rank int")
+        return matrix.sparkSession.createDataFrame([], empty)
     ui = StringIndexer(inputCol="user_id", outputCol="u", stringOrderType="alphabetAsc").fit(matrix)
     ti = StringIndexer(inputCol="track_id", outputCol="i", stringOrderType="alphabetAsc").fit(matrix)
     data = ti.transform(ui.transform(matrix)).select(
@@ -46,14 +73,65 @@ def als_candidates(matrix, users, k: int, rank: int, reg: float, alpha: float,
     subset = ui.transform(users.join(matrix.select("user_id").distinct(), "user_id")).select(
         F.col("u").cast("int"))
     recs = model.recommendForUserSubset(subset, k).select("u", F.posexplode("recommendations"))
-    users_lut = matrix.sparkSession.createDataFrame(
-        [(i, u) for i, u in enumerate(ui.labelsArray[0])], "u int, user_id string")
-    items_lut = matrix.sparkSession.createDataFrame(
-        [(i, t) for i, t in enumerate(ti.labelsArray[0])], "i int, track_id string")
+    spark = matrix.sparkSession
+    users_lut = spark.createDataFrame([(i, u) for i, u in enumerate(ui.labelsArray[0])], "u int, user_id string")
+    items_lut = spark.createDataFrame([(i, t) for i, t in enumerate(ti.labelsArray[0])], "i int, track_id string")
     return (recs.select("u", (F.col("pos") + 1).alias("als_rank"),
                         F.col("col.i").alias("i"), F.col("col.rating").cast("double").alias("als_score"))
                 .join(F.broadcast(users_lut), "u").join(items_lut, "i")
                 .select("user_id", "track_id", "als_score", F.col("als_rank").cast("int")))
+
+
+def colistening_candidates(recent, neighbours, k: int):
+    """``recent``: (user_id, track_id) played lately; ``neighbours``: gold.track_colistening."""
+    from pyspark.sql import functions as F
+    seeds = recent.select("user_id", F.col("track_id").alias("seed")).distinct()
+    nb = neighbours.select(F.col("track_id").alias("seed"), F.col("neighbour_id").alias("track_id"), "score")
+    scored = seeds.join(nb, "seed").groupBy("user_id", "track_id").agg(
+        F.sum("score").alias("score"), F.max_by("seed", F.struct("score", F.col("seed"))).alias("coli_seed_track_id"))
+    return _rank(scored, "coli", k, keep=("coli_seed_track_id",))
+
+
+def content_candidates(profiles, tracks, popularity, k: int, pool_per_genre: int = 200):
+    """Nearest tracks to each listener's taste centroid within their top genre."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import Window
+    pool = (tracks.select("track_id", "genre", *AUDIO_SCALE).join(popularity.select("track_id", "track_plays_28d"),
+                                                                  "track_id")
+            .withColumn("r", F.row_number().over(Window.partitionBy("genre").orderBy(
+                F.desc("track_plays_28d"), F.asc("track_id"))))
+            .where(F.col("r") <= pool_per_genre).drop("r", "track_plays_28d"))
+    centroid = profiles.select("user_id", F.col("lt_top_genre").alias("genre"),
+                               *[F.col(f"lt_{a}_mean").alias(f"c_{a}") for a in AUDIO_SCALE])
+    dist2 = reduce(lambda acc, a: acc + F.pow((F.col(a) - F.col(f"c_{a}")) / AUDIO_SCALE[a], 2),
+                   AUDIO_SCALE, F.lit(0.0))
+    scored = centroid.join(F.broadcast(pool), "genre").withColumn("score", -F.sqrt(dist2)).where(
+        F.col("score").isNotNull())
+    return _rank(scored, "content", k)
+
+
+def genre_popularity_candidates(genre_affinity, tracks, popularity, k: int, top_genres: int = 3):
+    from pyspark.sql import functions as F
+    from pyspark.sql import Window
+    g = (genre_affinity.withColumn("r", F.row_number().over(Window.partitionBy("user_id").orderBy(
+        F.desc("ug_share_28d"), F.asc("genre")))).where(F.col("r") <= top_genres)
+         .select("user_id", "genre", "ug_share_28d"))
+    per_genre = (tracks.select("track_id", "genre").join(popularity.select("track_id", "track_plays_7d"), "track_id")
+                 .where(F.col("track_plays_7d") > 0)
+                 .withColumn("r", F.row_number().over(Window.partitionBy("genre").orderBy(
+                     F.desc("track_plays_7d"), F.asc("track_id")))).where(F.col("r") <= k).drop("r"))
+    scored = g.join(F.broadcast(per_genre), "genre").withColumn("score", F.col("ug_share_28d") * F.col("track_plays_7d"))
+    return _rank(scored, "genre_pop", k)
+
+
+def new_release_candidates(genre_affinity, tracks, popularity, k: int, max_age_days: int = 28):
+    from pyspark.sql import functions as F
+    new = (popularity.where((F.col("track_age_days") >= 0) & (F.col("track_age_days") <= max_age_days))
+           .select("track_id", "track_plays_7d", "track_age_days").join(tracks.select("track_id", "genre"), "track_id"))
+    scored = (genre_affinity.select("user_id", "genre", "ug_share_28d").join(F.broadcast(new), "genre")
+              .withColumn("score", F.col("ug_share_28d") * (F.col("track_plays_7d") + 1)
+                          / (F.col("track_age_days") + 1)))
+    return _rank(scored, "new", k)
 
 
 def popular_candidates(events, users, k: int, since: str):
@@ -68,12 +146,22 @@ def popular_candidates(events, users, k: int, since: str):
     return users.select("user_id").crossJoin(F.broadcast(top))
 
 
-def union(als, popular, tracks):
+def union(generated: dict, tracks):
+    """One row per (user, track) from {source: DataFrame(user_id, track_id, score, rank)}."""
     from pyspark.sql import functions as F
-    both = als.join(popular, ["user_id", "track_id"], "full_outer")
-    return (both.withColumn("source", F.when(F.col("als_score").isNotNull(), "als").otherwise("popular"))
-                .withColumn("n_sources", (F.col("als_score").isNotNull().cast("int")
-                                          + F.col("pop_score").isNotNull().cast("int")))
+    frames = [generated[s] for s in SOURCES if s in generated]
+    both = reduce(lambda a, b: a.join(b, ["user_id", "track_id"], "full_outer"), frames)
+    for s in SOURCES:
+        if s not in generated:
+            both = both.withColumn(SCORE_COLS[s][0], F.lit(None).cast("double")).withColumn(
+                SCORE_COLS[s][1], F.lit(None).cast("int"))
+    if "coli_seed_track_id" not in both.columns:
+        both = both.withColumn("coli_seed_track_id", F.lit(None).cast("string"))
+    present = [F.col(SCORE_COLS[s][0]).isNotNull() for s in SOURCES]
+    source = reduce(lambda acc, s: acc.when(F.col(SCORE_COLS[s][0]).isNotNull(), s),
+                    SOURCES[1:], F.when(present[0], SOURCES[0]))
+    return (both.withColumn("source", source)
+                .withColumn("n_sources", reduce(lambda a, b: a + b, [p.cast("int") for p in present]))
                 .join(tracks.select("track_id", "artist_id", "genre"), "track_id"))
 
 
@@ -81,20 +169,30 @@ def run(ctx) -> dict:
     from pyspark.sql import functions as F
 
     lake, ds, m = ctx.lake, ctx.ds, ctx.config.model
+    k = m.candidates_per_source
     start = ctx.shift(-(ctx.config.pipeline.feature_window_days - 1))
     users = (lake.read("silver", "users", ds=ds)
              .where(F.col("personalisation_consent") & ~F.col("is_deleted")).select("user_id").cache())
-    events = lake.read("silver", "listening_events", ds_range=(start, ds)).cache()
-    tracks = lake.read("silver", "tracks", ds=ds)
-    matrix = plays_matrix(events.join(users, "user_id", "left_semi")).cache()
+    events = lake.read("silver", "listening_events", ds_range=(start, ds)).join(users, "user_id", "left_semi").cache()
+    tracks = lake.read("silver", "tracks", ds=ds).cache()
+    popularity = lake.read("gold", "track_popularity", ds=ds).cache()
+    genre_aff = lake.read("gold", "user_genre_affinity", ds=ds).cache()
+    matrix = plays_matrix(events).cache()
     ctx.log(f"ALS on {matrix.count():,} (user, track) pairs, rank {m.als_rank}")
-    als = als_candidates(matrix, users, m.candidates_per_source, m.als_rank, m.als_reg,
-                         m.als_alpha, m.als_max_iter, m.seed)
-    pop = popular_candidates(events, users, m.candidates_per_source, ctx.shift(-6))
-    out = conform(union(als, pop, tracks).withColumn("ds", F.lit(ds)), "gold", "candidates").drop("ds")
+    recent = events.where(F.col("ds") >= ctx.shift(-(ctx.config.pipeline.short_window_days - 1)))
+    generated = {
+        "als": als_candidates(matrix, users, k, m.als_rank, m.als_reg, m.als_alpha, m.als_max_iter, m.seed),
+        "coli": colistening_candidates(recent, lake.read("gold", "track_colistening", ds=ds), k),
+        "content": content_candidates(lake.read("gold", "user_profile_long", ds=ds), tracks, popularity, k),
+        "genre_pop": genre_popularity_candidates(genre_aff, tracks, popularity, k),
+        "new": new_release_candidates(genre_aff, tracks, popularity, k),
+        "popular": popular_candidates(lake.read("silver", "listening_events", ds_range=(start, ds)), users, k,
+                                      ctx.shift(-6)),
+    }
+    out = conform(union(generated, tracks).withColumn("ds", F.lit(ds)), "gold", "candidates").drop("ds")
     n = lake.write(out, "gold", "candidates", ds=ds)
-    per_source = {r["source"]: r["count"] for r in
-                  lake.read("gold", "candidates", ds=ds).groupBy("source").count().collect()}
-    ctx.log(f"gold/candidates: {n:,} rows {per_source}")
+    written = lake.read("gold", "candidates", ds=ds)
+    per_source = {s: written.where(F.col(SCORE_COLS[s][0]).isNotNull()).count() for s in SOURCES}
+    ctx.log(f"gold/candidates: {n:,} rows; proposed per generator {per_source}")
     return {"rows_in": events.count(), "rows_out": n, "rows_quarantined": 0,
-            "users": users.count(), "by_source": dict(sorted(per_source.items()))}
+            "users": users.count(), "proposed_by": per_source}

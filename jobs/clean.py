@@ -291,7 +291,7 @@ def run(ctx) -> dict:
                 + (f" {stats[table]['quarantine_reasons']}" if n_q else "")
                 + (f", {erased:,} erased (deletion requests)" if erased else ""))
         bronze.unpersist()
-    erased_rows = privacy.erase_deleted_users(lake, deleted_ids, ds, log=ctx.log)
+    erased_rows = privacy.erase_deleted_users(lake, deleted_ids, ds, log=ctx.log, config=ctx.config)
     return {"rows_in": sum(s["rows_in"] for s in stats.values()),
             "rows_out": sum(s["rows_clean"] for s in stats.values()),
             "rows_quarantined": sum(s["rows_quarantined"] for s in stats.values()),

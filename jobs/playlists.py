@@ -1,62 +1,111 @@
-"""Playlists: rerank each listener's candidates and order them into a playlist.
+"""Playlists: rerank each listener's candidates, apply their controls, the
+governance overrides and their experiment arm's policy, sequence the result,
+and give every track a reason.
 
 Scoring runs on Spark (``mapInPandas`` with the current XGBoost model
-broadcast); ordering runs per listener (``applyInPandas`` grouped by user):
-best score first, never two adjacent tracks by one artist, at most
-``playlists.max_per_artist`` tracks per artist. When no candidate satisfies
-the rules the list ends early rather than break them.
+broadcast). Everything per listener runs in ``applyInPandas`` grouped by user
+(never a driver loop): ``setlist.jobs.playlist_policy`` chooses the tracks,
+``setlist.jobs.sequencing`` orders them. Rules that always hold: no two
+adjacent tracks by one artist, at most ``playlists.max_per_artist`` per
+artist, excluded artists never appear; when the rules cannot be met the list
+ends early rather than break them.
 
-Every track gets a reason that names only what the listener did:
-"because you listen to <artist>" needs plays of that artist in the feature
-window; otherwise the generator's reason ("popular with listeners like you",
-"trending on Setlist this week", "editor's pick").
+Every reason names only what the listener did or asked for: "because you
+played <track> by <artist>" needs that track in their recent plays; "because
+you listen to <artist>" needs plays of that artist in the feature window.
+Listeners without personalisation consent get the shared non-personalised
+list; listeners with a deletion request get nothing.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-PLAYLIST_SCHEMA = ("user_id string, position int, track_id string, artist_id string, "
-                   "score double, source string, reason string")
+from setlist.jobs import playlist_policy as policy
+from setlist.jobs import sequencing
+
+OUT_SCHEMA = ("user_id string, position int, track_id string, artist_id string, score double, source string, "
+              "reason string, arm string, propensity double, transition_cost double, override string, "
+              "played_before boolean")
+CONTROL_COLS = ("novelty", "locked_artist_ids", "locked_eras", "seed_track_ids", "excluded_artist_ids")
 
 
-def sequence(group: pd.DataFrame, length: int, max_per_artist: int) -> pd.DataFrame:
-    """Greedy order of one listener's scored candidates under the artist rules."""
-    g = group.sort_values(["score", "track_id"], ascending=[False, True], kind="stable")
-    picked, per_artist, last = [], {}, None
-    remaining = list(g.itertuples(index=False))
-    while remaining and len(picked) < length:
-        for i, row in enumerate(remaining):
-            if row.artist_id != last and per_artist.get(row.artist_id, 0) < max_per_artist:
-                picked.append(row)
-                per_artist[row.artist_id] = per_artist.get(row.artist_id, 0) + 1
-                last = row.artist_id
-                del remaining[i]
-                break
-        else:
-            break
-    out = pd.DataFrame(picked, columns=g.columns)
-    out["position"] = range(1, len(out) + 1)
-    return out
+def policy_config(pc) -> policy.PolicyConfig:
+    arms = tuple(policy.Arm(**a) for a in pc.arms)
+    return policy.PolicyConfig(length=pc.length, max_per_artist=pc.max_per_artist, experiment=pc.experiment,
+                               arms=arms, exploration_share=pc.exploration_share,
+                               sequencing=sequencing.SequencingConfig(**pc.sequencing))
 
 
-def reason(source: str, artist_name: str | None, listened: bool) -> str:
-    if listened and artist_name:
-        return f"because you listen to {artist_name}"
-    return {"als": "popular with listeners like you",
-            "popular": "trending on Setlist this week",
-            "editorial": "editor's pick"}.get(source, "trending on Setlist this week")
+def reason(row, controls: dict) -> str:
+    artist = row.artist_name or row.artist_id
+    if row.source == "explore":
+        return "something new to discover"
+    if row.track_id in (controls.get("seed_track_ids") or []):
+        return "you asked to start with this track"
+    if row.artist_id in (controls.get("locked_artist_ids") or []):
+        return f"you asked for more of {artist}"
+    if row.source == "coli" and isinstance(row.coli_seed_title, str):
+        return f"because you played {row.coli_seed_title} by {row.coli_seed_artist}"
+    if row.source == "new" and row.listened:
+        return f"new from {artist}, an artist you listen to"
+    if row.listened:
+        return f"because you listen to {artist}"
+    if row.editorial_now:
+        return "editor's pick"
+    return {"als": "popular with listeners like you", "content": "matches the sound you like",
+            "genre_pop": f"popular in {row.genre}, a genre you play" if isinstance(row.genre, str)
+            else "popular with listeners like you",
+            "new": "a new release in a genre you play",
+            "familiar": "one of your recent favourites"}.get(row.source, "trending on Setlist this week")
+
+
+def build_playlist(c: pd.DataFrame, cfg: policy.PolicyConfig, ds: str) -> pd.DataFrame:
+    """One listener's playlist from their enriched, scored candidates."""
+    user = c["user_id"].iat[0]
+    first = c.iloc[0]
+    controls = {k: (first[k] if k in c else None) for k in CONTROL_COLS}
+    for k in CONTROL_COLS[1:]:
+        v = controls[k]
+        controls[k] = list(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else []
+    arm = policy.assign_arm(user, cfg.experiment, cfg.arms)
+    chosen, seeds = policy.select(c, controls, arm, cfg)
+    if chosen.empty:
+        return pd.DataFrame(columns=[s.split()[0] for s in OUT_SCHEMA.split(", ")])
+    chosen["is_seed"] = chosen["track_id"].isin(seeds)
+    chosen, prop = policy.explore(chosen, c, cfg.exploration_share, user, ds, cfg.max_per_artist)
+    chosen = chosen.assign(propensity=prop)
+    seed_rows = [chosen.index[chosen["track_id"] == s][0] for s in seeds if (chosen["track_id"] == s).any()]
+    rest = [i for i in chosen.index if i not in seed_rows]
+    head = seed_rows[:-1]
+    frame = chosen.loc[seed_rows[-1:] + rest].reset_index(drop=True)
+    order = sequencing.order_tracks(frame, cfg.sequencing, start=0 if seed_rows else None)
+    final = pd.concat([chosen.loc[head], frame.iloc[order]], ignore_index=True)
+    # Adjacent duplicates can only come from seeds the listener chose; keep their order, drop clashes after.
+    keep = [0] + [i for i in range(1, len(final)) if final["artist_id"].iat[i] != final["artist_id"].iat[i - 1]]
+    final = final.iloc[keep].reset_index(drop=True)
+    wheel = [sequencing.camelot(k, m) for k, m in zip(final["key"], final["mode"])]
+    C = sequencing.transition_costs(final["tempo"], final["energy"].to_numpy(float), wheel, cfg.sequencing)
+    final["transition_cost"] = [0.0] + [float(C[i - 1, i]) for i in range(1, len(final))]
+    final["position"] = np.arange(1, len(final) + 1, dtype="int32")
+    final["arm"] = arm.name
+    final["reason"] = [reason(r, controls) for r in final.itertuples(index=False)]
+    final["override"] = [f"{a}: {r}" if isinstance(a, str) else None
+                         for a, r in zip(final["override_action"], final["override_reason"])]
+    cols = [s.split()[0] for s in OUT_SCHEMA.split(", ")]
+    return final[cols]
 
 
 def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, feature_names: list[str]):
     """Spark DataFrame of (user_id, track_id, artist_id, source, score)."""
     from setlist.jobs.train import baseline_score
-    base = features[["user_id", "track_id", "artist_id", "source"]].copy()
+    base_cols = ["user_id", "track_id", "artist_id", "source", "coli_seed_track_id"]
+    base = features[base_cols].copy()
     if booster_raw is None:
         base["score"] = baseline_score(features)
         return spark.createDataFrame(base)
-    cols = ["user_id", "track_id", "artist_id", "source", *feature_names]
-    sdf = spark.createDataFrame(features[cols])
+    sdf = spark.createDataFrame(features[base_cols + feature_names])
     model = spark.sparkContext.broadcast(booster_raw)
 
     def predict(batches):
@@ -64,59 +113,134 @@ def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, featur
         booster = xgb.Booster()
         booster.load_model(bytearray(model.value))
         for b in batches:
-            out = b[["user_id", "track_id", "artist_id", "source"]].copy()
+            out = b[base_cols].copy()
             out["score"] = booster.predict(xgb.DMatrix(b[feature_names].astype("float64")))
             yield out
 
-    return sdf.mapInPandas(predict, "user_id string, track_id string, artist_id string, source string, score double")
+    return sdf.mapInPandas(predict, "user_id string, track_id string, artist_id string, source string, "
+                                    "coli_seed_track_id string, score double")
 
 
-def order_playlists(scored, affinity, artists, length: int, max_per_artist: int):
-    """Sequence every listener's list on Spark and attach reasons."""
+def enrich(ctx, scored, users):
+    """Join what the per-listener policy needs: catalogue, history, controls, overrides."""
     from pyspark.sql import functions as F
-    known = affinity.select("user_id", "artist_id", F.lit(True).alias("listened"))
-    names = artists.select("artist_id", F.col("name").alias("artist_name"))
-    enriched = (scored.join(known, ["user_id", "artist_id"], "left").join(F.broadcast(names), "artist_id", "left")
-                .withColumn("listened", F.coalesce("listened", F.lit(False))))
+    from pyspark.sql import Window
+    lake, ds, pc = ctx.lake, ctx.ds, ctx.config.playlists
+    tracks = lake.read("silver", "tracks", ds=ds)
+    names = lake.read("silver", "artists", ds=ds).select("artist_id", F.col("name").alias("artist_name"))
+    pop = lake.read("gold", "track_popularity", ds=ds).select("track_id", "track_plays_28d", "track_plays_7d",
+                                                              "track_editorial_now")
+    emerging = lake.read("gold", "artist_stats", ds=ds).select("artist_id", "artist_emerging")
+    pct = F.percent_rank().over(Window.orderBy("track_plays_28d"))
+    tail = pop.withColumn("long_tail", pct < pc.long_tail_percentile).select("track_id", "long_tail")
+    start = ctx.shift(-(ctx.config.pipeline.feature_window_days - 1))
+    window_plays = (lake.read("silver", "listening_events", ds_range=(start, ds)).join(users, "user_id", "left_semi")
+                    .groupBy("user_id", "track_id").agg(F.count("*").alias("plays")))
+    played = window_plays.select("user_id", "track_id").withColumn("played_before", F.lit(True))
+    # The listener's most played tracks join the pool so a low novelty setting can be met exactly.
+    favourites = (window_plays.withColumn("r", F.row_number().over(Window.partitionBy("user_id").orderBy(
+        F.desc("plays"), "track_id"))).where(F.col("r") <= 3 * pc.length).select("user_id", "track_id"))
+    listened = lake.read("gold", "user_artist_affinity", ds=ds).select("user_id", "artist_id").withColumn(
+        "listened", F.lit(True))
+    controls = lake.read("silver", "user_controls", ds=ds).drop("ds")
+    overrides = (lake.read("silver", "governance_overrides", ds=ds)
+                 .where((F.col("start_ds") <= F.lit(ds).cast("date")) & (F.col("end_ds") >= F.lit(ds).cast("date"))))
+    ov_track = overrides.where("target_type = 'track'").select(
+        F.col("target_id").alias("track_id"), F.col("action").alias("ov_t_action"), F.col("reason").alias("ov_t_reason"))
+    ov_artist = overrides.where("target_type = 'artist'").select(
+        F.col("target_id").alias("artist_id"), F.col("action").alias("ov_a_action"), F.col("reason").alias("ov_a_reason"))
+    seed_info = tracks.select(F.col("track_id").alias("coli_seed_track_id"), F.col("title").alias("coli_seed_title"),
+                              F.col("artist_id").alias("seed_artist")).join(
+        names.select(F.col("artist_id").alias("seed_artist"), F.col("artist_name").alias("coli_seed_artist")),
+        "seed_artist", "left").drop("seed_artist")
+    # Seed tracks and locked artists/eras the candidates lack join the pool as extra rows.
+    top_by_artist = (tracks.select("track_id", "artist_id").join(pop, "track_id", "left")
+                     .withColumn("r", F.row_number().over(Window.partitionBy("artist_id").orderBy(
+                         F.desc_nulls_last("track_plays_28d"), "track_id"))).where("r = 1")
+                     .select("artist_id", "track_id"))
+    era = F.concat((F.floor(F.year("release_date") / 10) * 10).cast("int").cast("string"), F.lit("s"))
+    top_by_era = (tracks.withColumn("era", era).join(pop, "track_id", "left")
+                  .withColumn("r", F.row_number().over(Window.partitionBy("era").orderBy(
+                      F.desc_nulls_last("track_plays_28d"), "track_id"))).where("r <= 3").select("era", "track_id"))
+    ctl = controls.join(users, "user_id", "left_semi")
+    extra = (ctl.select("user_id", F.explode("seed_track_ids").alias("track_id"))
+             .unionByName(favourites)
+             .unionByName(ctl.select("user_id", F.explode("locked_artist_ids").alias("artist_id"))
+                          .join(top_by_artist, "artist_id").select("user_id", "track_id"))
+             .unionByName(ctl.select("user_id", F.explode("locked_eras").alias("era")).join(top_by_era, "era")
+                          .select("user_id", "track_id"))
+             .join(tracks.select("track_id", "artist_id"), "track_id")
+             .join(scored.select("user_id", "track_id"), ["user_id", "track_id"], "left_anti")
+             .join(favourites.withColumn("fav", F.lit(True)), ["user_id", "track_id"], "left")
+             .withColumn("source", F.when(F.col("fav"), "familiar").otherwise("requested")).drop("fav")
+             .withColumn("coli_seed_track_id", F.lit(None).cast("string"))
+             .withColumn("score", F.lit(None).cast("double")))
+    low = scored.groupBy("user_id").agg((F.min("score") - 1).alias("floor"))
+    extra = extra.join(low, "user_id", "left").withColumn("score", F.coalesce("floor", F.lit(0.0))).drop("floor")
+    pool = scored.unionByName(extra.select(*scored.columns))
+    return (pool.join(tracks.select("track_id", "title", "genre", "release_date", "tempo", "energy", "key", "mode"),
+                      "track_id", "left")
+            .join(F.broadcast(names), "artist_id", "left")
+            .join(pop.select("track_id", "track_plays_7d", F.col("track_editorial_now").alias("editorial_now")),
+                  "track_id", "left")
+            .join(tail, "track_id", "left").join(emerging, "artist_id", "left")
+            .join(played, ["user_id", "track_id"], "left").join(listened, ["user_id", "artist_id"], "left")
+            .join(controls, "user_id", "left")
+            .join(F.broadcast(ov_track), "track_id", "left").join(F.broadcast(ov_artist), "artist_id", "left")
+            .join(F.broadcast(seed_info), "coli_seed_track_id", "left")
+            .withColumn("played_before", F.coalesce("played_before", F.lit(False)))
+            .withColumn("listened", F.coalesce("listened", F.lit(False)))
+            .withColumn("editorial_now", F.coalesce(F.col("editorial_now"), F.lit(0)) == 1)
+            .withColumn("protected", F.coalesce("long_tail", F.lit(False)) | (F.coalesce("artist_emerging", F.lit(0)) == 1))
+            .withColumn("under_exposed", F.coalesce("track_plays_7d", F.lit(0)) <= pc.under_exposed_max_plays_7d)
+            .withColumn("override_action", F.coalesce("ov_t_action", "ov_a_action"))
+            .withColumn("override_reason", F.coalesce("ov_t_reason", "ov_a_reason"))
+            .drop("ov_t_action", "ov_a_action", "ov_t_reason", "ov_a_reason", "long_tail", "artist_emerging"))
 
-    def per_user(pdf: pd.DataFrame) -> pd.DataFrame:
-        out = sequence(pdf, length, max_per_artist)
-        out["reason"] = [reason(s, a, bool(listened)) for s, a, listened in
-                         zip(out["source"], out["artist_name"], out["listened"])]
-        return out[["user_id", "position", "track_id", "artist_id", "score", "source", "reason"]]
 
-    return enriched.groupBy("user_id").applyInPandas(per_user, PLAYLIST_SCHEMA)
-
-
-def fallback_list(placements, popularity, tracks, ds: str, length: int, max_per_artist: int) -> pd.DataFrame:
+def fallback_list(placements, popularity, tracks, ds: str, length: int, max_per_artist: int,
+                  seq: sequencing.SequencingConfig) -> pd.DataFrame:
     """The non-personalised list: editorial picks live on ds, then this week's
-    most played tracks, under the same artist rules."""
+    most played tracks, under the same artist rules, sequenced like the rest."""
     from pyspark.sql import functions as F
     live = (placements.where((F.col("start_ds") <= F.lit(ds).cast("date")) & (F.col("end_ds") >= F.lit(ds).cast("date")))
             .groupBy("track_id").agg(F.min("position").alias("best_position")))
-    pop = popularity.select("track_id", "track_plays_7d")
-    pdf = (tracks.select("track_id", "artist_id").join(live, "track_id", "left").join(pop, "track_id", "left")
+    pdf = (tracks.select("track_id", "artist_id", "tempo", "energy", "key", "mode").join(live, "track_id", "left")
+           .join(popularity.select("track_id", "track_plays_7d"), "track_id", "left")
            .where(F.col("best_position").isNotNull() | (F.col("track_plays_7d") > 0)).toPandas())
-    pdf["source"] = pdf["best_position"].notna().map({True: "editorial", False: "popular"})
-    # Editorial picks first (by position), then popularity.
-    pdf["score"] = pdf["best_position"].rsub(1e6).fillna(0) + pdf["track_plays_7d"].fillna(0) / 1e6
-    pdf = pdf.nlargest(length * 10, ["score"]).assign(user_id="*")
-    out = sequence(pdf[["user_id", "track_id", "artist_id", "source", "score"]], length, max_per_artist)
-    out["reason"] = [reason(s, None, False) for s in out["source"]]
-    return out
+    pdf["source"] = np.where(pdf["best_position"].notna(), "editorial", "popular")
+    pdf["score"] = (1e6 - pdf["best_position"]).fillna(0) + pdf["track_plays_7d"].fillna(0) / 1e6
+    pdf = pdf.sort_values(["score", "track_id"], ascending=[False, True], kind="stable")
+    picked, per_artist = [], {}
+    for row in pdf.itertuples(index=False):
+        if len(picked) == length:
+            break
+        if per_artist.get(row.artist_id, 0) < max_per_artist:
+            picked.append(row)
+            per_artist[row.artist_id] = per_artist.get(row.artist_id, 0) + 1
+    chosen = pd.DataFrame(picked, columns=pdf.columns).reset_index(drop=True)
+    order = sequencing.order_tracks(chosen, seq) if len(chosen) else []
+    out = chosen.iloc[order].reset_index(drop=True)
+    wheel = [sequencing.camelot(k, m) for k, m in zip(out["key"], out["mode"])]
+    C = sequencing.transition_costs(out["tempo"], out["energy"].to_numpy(float), wheel, seq)
+    out["transition_cost"] = [0.0] + [float(C[i - 1, i]) for i in range(1, len(out))]
+    out["position"] = np.arange(1, len(out) + 1, dtype="int32")
+    out["reason"] = np.where(out["source"] == "editorial", "editor's pick", "trending on Setlist this week")
+    return out[["position", "track_id", "artist_id", "score", "source", "reason", "transition_cost"]]
 
 
 def run(ctx) -> dict:
     from pyspark.sql import functions as F
+    from pyspark.sql import Window
     from setlist import featurestore
     from setlist.contracts import conform
-    from setlist.jobs.train import baseline_score  # noqa: F401  (documented fallback)
     from setlist.models import ModelStore
 
     lake, ds, pc = ctx.lake, ctx.ds, ctx.config.playlists
+    cfg = policy_config(pc)
     users = lake.read("silver", "users", ds=ds).where(~F.col("is_deleted"))
+    consenting = users.where(F.col("personalisation_consent")).select("user_id")
     tracks = lake.read("silver", "tracks", ds=ds)
-    artists = lake.read("silver", "artists", ds=ds)
     cands = lake.read("gold", "candidates", ds=ds)
     booster, meta = ModelStore(ctx.config.models_dir / "reranker").load()
     version = meta["version"] if meta else None
@@ -124,31 +248,89 @@ def run(ctx) -> dict:
     if booster is not None:
         entity["event_timestamp"] = featurestore.day_end(ds)
         frame = featurestore.historical(featurestore.applied_store(ctx.config), entity)
-        raw = bytes(booster.save_raw("json"))
         ctx.log(f"scoring {len(frame):,} candidates with model {version}")
-        scored = score_frame(ctx.spark, frame, raw, meta["features"])
+        scored = score_frame(ctx.spark, frame, bytes(booster.save_raw("json")), meta["features"])
     else:
         ctx.log("no current model yet: ordering candidates by ALS score, then popularity")
         scored = score_frame(ctx.spark, entity, None, [])
-    affinity = lake.read("gold", "user_artist_affinity", ds=ds)
-    personal = order_playlists(scored, affinity, artists, pc.length, pc.max_per_artist).withColumn(
-        "personalised", F.lit(True)).withColumn("model_version", F.lit(version).cast("string"))
-    fallback = fallback_list(lake.read("silver", "editorial_placements", ds=ds),
-                             lake.read("gold", "track_popularity", ds=ds), tracks, ds,
-                             pc.fallback_length, pc.max_per_artist)
+    top = Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("track_id"))
+    scored = scored.withColumn("_r", F.row_number().over(top)).where(F.col("_r") <= pc.candidates_per_user).drop("_r")
+    pool = enrich(ctx, scored, consenting)
+    personal = (pool.groupBy("user_id").applyInPandas(lambda g: build_playlist(g, cfg, ds), OUT_SCHEMA)
+                .withColumn("personalised", F.lit(True)).withColumn("model_version", F.lit(version).cast("string")))
+    fb = ctx.spark.createDataFrame(fallback_list(lake.read("silver", "editorial_placements", ds=ds),
+                                                 lake.read("gold", "track_popularity", ds=ds), tracks, ds,
+                                                 pc.fallback_length, pc.max_per_artist, cfg.sequencing))
     no_consent = users.where(~F.col("personalisation_consent")).select("user_id")
-    cold = users.where(F.col("personalisation_consent")).join(cands.select("user_id").distinct(), "user_id", "left_anti")
-    fb = ctx.spark.createDataFrame(fallback.drop(columns=["user_id"]))
-    shared = (no_consent.unionByName(cold.select("user_id")).crossJoin(F.broadcast(fb))
+    cold = consenting.join(cands.select("user_id").distinct(), "user_id", "left_anti")
+    shared = (no_consent.unionByName(cold).crossJoin(F.broadcast(fb))
+              .withColumn("arm", F.lit("fallback")).withColumn("propensity", F.lit(1.0))
+              .withColumn("override", F.lit(None).cast("string")).withColumn("played_before", F.lit(None).cast("boolean"))
               .withColumn("personalised", F.lit(False)).withColumn("model_version", F.lit(None).cast("string")))
     out = personal.unionByName(shared.select(*personal.columns))
     out = out.join(F.broadcast(tracks.select("track_id", "label_id")), "track_id", "left")
     out = conform(out.withColumn("ds", F.lit(ds)), "gold", "playlists").drop("ds")
     n = lake.write(out, "gold", "playlists", ds=ds)
-    summary = lake.read("gold", "playlists", ds=ds).groupBy("personalised").agg(
-        F.countDistinct("user_id").alias("users"), F.count("*").alias("rows")).collect()
-    served = {("personalised" if r["personalised"] else "fallback"): {"users": r["users"], "rows": r["rows"]}
-              for r in summary}
-    ctx.log(f"gold/playlists: {n:,} rows; {served}")
-    return {"rows_in": int(len(entity)), "rows_out": n, "rows_quarantined": 0,
-            "model_version": version, "served": served}
+    summary = summarise(ctx, lake.read("gold", "playlists", ds=ds))
+    ctx.log(f"gold/playlists: {n:,} rows; {summary['users_served']:,} listeners "
+            f"({summary['fallback_users']:,} non-personalised); mean transition cost "
+            f"{summary['mean_transition_cost']:.3f}")
+    return {"rows_in": int(len(entity)), "rows_out": n, "rows_quarantined": 0, "model_version": version, **summary}
+
+
+def summarise(ctx, playlists) -> dict:
+    """Per-run figures for run.json, computed on Spark."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import Window
+    p = playlists
+    rank = F.row_number().over(Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("track_id")))
+    n = F.count("*").over(Window.partitionBy("user_id"))
+    per = (p.where("personalised").withColumn("r", rank - 1).withColumn("n", n)
+           .withColumn("gain", F.col("n") - F.col("r"))
+           .withColumn("disc", F.lit(1.0) / F.log2(F.col("position") + 1))
+           .withColumn("ideal_disc", F.lit(1.0) / F.log2(F.col("r") + 2)))
+    ndcg = (per.groupBy("user_id").agg(
+        (F.sum(F.when(F.col("position") <= 10, F.col("gain") * F.col("disc")).otherwise(0))
+         / F.sum(F.when(F.col("r") < 10, F.col("gain") * F.col("ideal_disc")).otherwise(0))).alias("ndcg"))
+        .agg(F.avg("ndcg")).first()[0])
+    controls = ctx.lake.read("silver", "user_controls", ds=ctx.ds).select("user_id", "novelty").where("novelty IS NOT NULL")
+    start = ctx.shift(-(ctx.config.pipeline.feature_window_days - 1))
+    tracks = ctx.lake.read("silver", "tracks", ds=ctx.ds).select("track_id", "artist_id")
+    cap = ctx.config.playlists.max_per_artist
+    history = (ctx.lake.read("silver", "listening_events", ds_range=(start, ctx.ds)).join(tracks, "track_id")
+               .groupBy("user_id", "artist_id").agg(F.countDistinct("track_id").alias("n"))
+               .groupBy("user_id").agg(F.sum(F.least("n", F.lit(cap))).alias("familiar_available")))
+    forced = (ctx.lake.read("silver", "user_controls", ds=ctx.ds)
+              .select("user_id", (F.size(F.coalesce("seed_track_ids", F.array())) + F.size(F.coalesce("locked_artist_ids", F.array()))
+                                  + F.size(F.coalesce("locked_eras", F.array()))).alias("forced")))
+    L = ctx.config.playlists.length
+    per_user = (p.where("personalised").groupBy("user_id").agg(
+        F.avg((~F.col("played_before")).cast("double")).alias("got"), F.count("*").alias("len"))
+        .join(controls, "user_id").join(history, "user_id", "left").join(forced, "user_id", "left")
+        # Feasible: the listener has played enough distinct tracks for the familiar part.
+        .withColumn("feasible", (F.coalesce("familiar_available", F.lit(0)) >= F.lit(L) - F.round(F.col("novelty") * L))
+                    & (F.coalesce("forced", F.lit(0)) == 0)))
+    nov = per_user.agg(F.avg("novelty").alias("asked"), F.avg("got").alias("achieved"),
+                       # in tracks, against the target round(novelty × length)
+                       F.max(F.when(F.col("feasible"), F.abs(F.round(F.col("got") * F.col("len"))
+                                                             - F.round(F.col("novelty") * L))))
+                       .alias("max_gap_tracks"),
+                       F.sum((~F.col("feasible")).cast("int")).alias("infeasible"),
+                       F.count("*").alias("listeners")).first()
+    users = p.groupBy("personalised").agg(F.countDistinct("user_id").alias("u")).collect()
+    arms = {r["arm"]: r["u"] for r in p.groupBy("arm").agg(F.countDistinct("user_id").alias("u")).collect()}
+    overrides = p.where("override IS NOT NULL").count()
+    return {
+        "users_served": int(sum(r["u"] for r in users)),
+        "fallback_users": int(sum(r["u"] for r in users if not r["personalised"])),
+        "mean_transition_cost": round(float(p.where("position > 1").agg(F.avg("transition_cost")).first()[0] or 0), 6),
+        "ndcg@10_vs_reranked_order": round(float(ndcg or 0), 6),
+        "novelty": {"listeners_with_setting": int(nov["listeners"]), "asked": round(float(nov["asked"] or 0), 4),
+                    "achieved": round(float(nov["achieved"] or 0), 4),
+                    "max_gap_tracks": round(float(nov["max_gap_tracks"] or 0), 4),
+                    "listeners_not_checked": int(nov["infeasible"] or 0),
+                    "not_checked_means": "too little history for the familiar part, or seeds/locks that take slots"},
+        "listeners_per_arm": dict(sorted(arms.items())),
+        "rows_with_override": int(overrides),
+        "explored_rows": int(p.where("propensity < 1").count()),
+    }

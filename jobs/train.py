@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-CANDIDATE_FEATURES = ("als_score", "als_rank", "pop_score", "pop_rank", "n_sources")
+CANDIDATE_FEATURES = ("als_score", "als_rank", "coli_score", "coli_rank", "content_score", "content_rank",
+                      "genre_pop_score", "genre_pop_rank", "new_score", "new_rank", "pop_score", "pop_rank",
+                      "n_sources")
 
 
 def labels(events, feedback, start: str, end: str):
@@ -81,6 +83,20 @@ def baseline_score(df: pd.DataFrame) -> np.ndarray:
     return als + 1e-6 * pop / (1 + pop.max(initial=0))
 
 
+def candidate_recall(cands, lab) -> dict:
+    """Share of the relevant (user, track) pairs of the label window that each
+    generator (and all of them together) proposed, over listeners with candidates."""
+    from pyspark.sql import functions as F
+    from setlist.jobs.candidates import SCORE_COLS
+    pos = lab.where(F.col("relevance") > 0).join(cands.select("user_id").distinct(), "user_id", "left_semi")
+    joined = pos.join(cands, ["user_id", "track_id"], "left")
+    aggs = [F.count("*").alias("relevant"), F.count("source").alias("combined")]
+    aggs += [F.count(score).alias(src) for src, (score, _) in SCORE_COLS.items()]
+    row = joined.agg(*aggs).first().asDict()
+    total = row.pop("relevant")
+    return {"relevant_pairs": total, **{k: round(v / total, 6) if total else None for k, v in row.items()}}
+
+
 def training_frame(ctx, anchor: str):
     """Candidates of ``anchor`` joined to labels and point-in-time Feast features."""
     from pyspark.sql import functions as F
@@ -90,6 +106,7 @@ def training_frame(ctx, anchor: str):
     events = lake.read("silver", "listening_events", ds_range=(ctx.shift(-30), ds))
     feedback = lake.read("silver", "feedback", ds_range=(ctx.shift(-30), ds))
     lab = labels(events, feedback, _next(anchor), ds)
+    ctx.stats["candidate_recall"] = candidate_recall(cands, lab)
     frame = (cands.join(lab, ["user_id", "track_id"], "left")
              .withColumn("relevance", F.coalesce(F.col("relevance"), F.lit(0)))
              .drop("ds", "source"))
@@ -149,7 +166,9 @@ def run(ctx) -> dict:
                *(("gold", v) for v in ("user_profile_long", "user_profile_short", "user_context",
                                        "track_popularity", "artist_stats", "user_artist_affinity",
                                        "user_genre_affinity")))}
-    meta = {"version": version, "features": features, "metrics": metrics,
+    by_group = metrics_by_group(ctx, per, ctx.config.policy.min_group_size)
+    meta = {"version": version, "features": features, "metrics": metrics, "metrics_by_group": by_group,
+            "candidate_recall": ctx.stats.get("candidate_recall"),
             "training_window": {"anchor": anchor, "labels_from": _next(anchor), "labels_to": ctx.ds},
             "params": m.xgb_params, "table_versions": inputs}
     decision = store.save_and_gate(version, model.get_booster(), meta, valid, features,
@@ -166,4 +185,24 @@ def run(ctx) -> dict:
     sdf = conform(sdf.withColumn("ds", F.lit(ctx.ds)), "gold", "reranker_evaluation").drop("ds")
     ctx.lake.write(sdf, "gold", "reranker_evaluation", ds=ctx.ds)
     return {"status": "trained", "rows_in": int(len(frame)), "rows_out": int(len(ev)), "rows_quarantined": 0,
-            "metrics": metrics, "promotion": decision, "model_dir": str(store.root / version)}
+            "metrics": metrics, "candidate_recall": ctx.stats.get("candidate_recall"),
+            "promotion": decision, "model_dir": str(store.root / version)}
+
+
+def metrics_by_group(ctx, per: pd.DataFrame, min_size: int) -> dict:
+    """Mean validation NDCG@10 (reranker and ALS order) by listener group;
+    groups under ``min_size`` listeners are suppressed."""
+    users = ctx.lake.read("silver", "users", ds=ctx.ds).select("user_id", "age_band", "country", "tier").toPandas()
+    df = per.merge(users, on="user_id", how="left")
+    out = {}
+    for attr in ("age_band", "country", "tier"):
+        groups = {}
+        for g, sub in df.groupby(df[attr].fillna("unknown")):
+            if len(sub) < min_size:
+                groups[str(g)] = {"listeners": int(len(sub)), "suppressed": True}
+            else:
+                groups[str(g)] = {"listeners": int(len(sub)), "suppressed": False,
+                                  "ndcg@10": round(float(sub["ndcg_model"].mean()), 6),
+                                  "baseline_ndcg@10": round(float(sub["ndcg_baseline"].mean()), 6)}
+        out[attr] = groups
+    return out

@@ -117,6 +117,33 @@ def cmd_export(args) -> int:
     return 1 if bad else 0
 
 
+def cmd_export_period(args) -> int:
+    from setlist.jobs.export import ReconciliationError, run_period
+    if not args.period:
+        print("setlist export: give --period YYYY-MM or the verb `verify DIR`", file=sys.stderr)
+        return 2
+    try:
+        result = run_period(args.period, _config(args))
+    except ReconciliationError as exc:
+        print(f"setlist: export failed: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import os
+    from pathlib import Path
+    from setlist import evaluate
+    cfg = _config(args)
+    data_dir = Path(args.data_dir or os.environ.get("SETLIST_DATA_DIR")
+                    or Path(__file__).resolve().parents[1].parent / "shared" / "datasets")
+    result = evaluate.run(args.dataset, data_dir=data_dir, out=Path(args.out), config=cfg, seed=args.seed,
+                          sample=args.sample)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from setlist import bench
     cfg = _config(args)
@@ -163,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(d)
     d.set_defaults(func=cmd_demo)
 
+    ev = sub.add_parser("evaluate", help="offline evaluation of the reranker against baselines on one split")
+    ev.add_argument("--dataset", choices=("synthetic", "lastfm", "mpd"), required=True)
+    ev.add_argument("--data-dir", default=None,
+                    help="folder holding the datasets (default: $SETLIST_DATA_DIR, else ../shared/datasets)")
+    ev.add_argument("--out", required=True, help="folder for evaluation.json")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--sample", type=int, default=None, help="evaluate on the first N users / test playlists")
+    _common(ev)
+    ev.set_defaults(func=cmd_evaluate)
+
     b = sub.add_parser("bench", help="benchmarks that print figures (never part of the tests)")
     b.add_argument("what", choices=("features",))
     b.add_argument("--tier", choices=("xs", "s", "m", "l"), default="s")
@@ -171,8 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(b)
     b.set_defaults(func=cmd_bench)
 
-    e = sub.add_parser("export", help="label export tools")
-    esub = e.add_subparsers(dest="export_verb", required=True)
+    e = sub.add_parser("export", help="label export tools: monthly bundles (--period) or verify DIR")
+    _common(e)
+    e.add_argument("--period", metavar="YYYY-MM",
+                   help="write the month's label bundles to <home>/exports/<YYYY-MM>/<label_id>/")
+    e.set_defaults(func=cmd_export_period)
+    esub = e.add_subparsers(dest="export_verb", required=False)
     v = esub.add_parser("verify", help="re-check a bundle (or a folder of bundles) against its manifest")
     v.add_argument("dir")
     v.set_defaults(func=cmd_export)

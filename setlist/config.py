@@ -80,6 +80,13 @@ class PlaylistConfig:
     length: int = 20
     max_per_artist: int = 2
     fallback_length: int = 20
+    candidates_per_user: int = 100
+    long_tail_percentile: float = 0.8
+    under_exposed_max_plays_7d: int = 2
+    exploration_share: float = 0.0
+    experiment: str = "playlist_policy_v1"
+    arms: list = field(default_factory=lambda: [{"name": "control", "weight": 1.0, "policy": "control"}])
+    sequencing: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,8 @@ class PolicyConfig:
 
 @dataclass(frozen=True)
 class ExportConfig:
-    pseudonym_secret: str = ""
+    pseudonym_secret: str = ""          # HMAC key for per-label listener pseudonyms; required to export
+    min_play_ms: int | None = None      # a play earns from this ms_played; None = silver `counts` (pipeline.min_play_ms)
 
 
 @dataclass(frozen=True)

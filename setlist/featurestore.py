@@ -99,3 +99,54 @@ def historical(store, entity_df, service: str = "reranker_v1"):
     """
     return store.get_historical_features(entity_df=entity_df, features=store.get_feature_service(service),
                                          filter_by_created_timestamp=True).to_df()
+
+
+def _user_online_views() -> list[str]:
+    from setlist.features.repo import ONLINE_VIEWS, VIEWS
+    return [v for v in ONLINE_VIEWS if "user" in VIEWS[v][0]]
+
+
+def _user_keys(user_ids, version: int) -> list[bytes]:
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+    return [serialize_entity_key(EntityKey(join_keys=["user_id"], entity_values=[Value(string_val=u)]),
+                                 entity_key_serialization_version=version) for u in user_ids]
+
+
+def erase_online(config, user_ids) -> int:
+    """Remove listeners' rows from the online store (deletion requests).
+
+    Feast has no per-entity delete, so this speaks to the store Feast wrote:
+    the sqlite tables ``<project>_<view>`` keyed by the serialised entity key,
+    or the Redis hash ``<serialised entity key><project>``. Returns the number
+    of entries removed.
+    """
+    user_ids = sorted(set(user_ids))
+    if not user_ids:
+        return 0
+    rc = repo_config(config)
+    keys = _user_keys(user_ids, rc.entity_key_serialization_version)
+    removed = 0
+    if rc.online_store.type == "redis" or config.feast.online_store == "redis":
+        import redis
+        host, _, port = (config.feast.redis_connection or "127.0.0.1:6379").split(",")[0].partition(":")
+        client = redis.Redis(host=host, port=int(port or 6379))
+        project = rc.project.encode()
+        removed = int(client.delete(*[k + project for k in keys]))
+    else:
+        import sqlite3
+        path = Path(rc.online_store.path)
+        if not path.is_absolute():
+            path = Path(config.feast_dir) / path
+        if not path.exists():
+            return 0
+        with sqlite3.connect(path) as conn:
+            existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            for view in _user_online_views():
+                table = f"{rc.project}_{view}"
+                if table not in existing:
+                    continue
+                marks = ",".join("?" * len(keys))
+                removed += conn.execute(f'DELETE FROM "{table}" WHERE entity_key IN ({marks})', keys).rowcount
+    return removed

@@ -96,6 +96,12 @@ def model_card(meta: dict) -> str:
         f"{m['valid_rows']:,} ({m['valid_users']:,} listeners). Metrics by listener group are in the "
         "nightly governance report (`reports/<ds>/governance.html`).",
         "",
+        "## By listener group (validation NDCG@10; groups under the minimum size are suppressed)",
+        *_group_lines(meta.get("metrics_by_group", {})),
+        "",
+        "## Candidate recall (share of what listeners went on to play that each generator proposed)",
+        *[f"- {k}: {v}" for k, v in sorted((meta.get("candidate_recall") or {}).items())],
+        "",
         "## Promotion",
         f"{meta['promotion']['decision']}: {meta['promotion']['why']}.",
         "",
@@ -105,3 +111,14 @@ def model_card(meta: dict) -> str:
         "- Offline NDCG measures agreement with what listeners played next, which playlists themselves influence.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _group_lines(by_group: dict) -> list[str]:
+    lines = []
+    for attr, groups in by_group.items():
+        shown = [f"{g} {v['ndcg@10']:.3f} (n={v['listeners']})" for g, v in sorted(groups.items())
+                 if not v["suppressed"]]
+        hidden = sum(v["suppressed"] for v in groups.values())
+        lines.append(f"- {attr}: " + ("; ".join(shown) if shown else "no group large enough")
+                     + (f"; {hidden} group(s) suppressed" if hidden else ""))
+    return lines

@@ -22,14 +22,55 @@ def test_popular_candidates_rank_by_recent_plays(spark):
 def test_union_keeps_every_generator_score(spark):
     als = spark.createDataFrame([("u1", "t1", 0.9, 1), ("u1", "t2", 0.5, 2)],
                                 "user_id string, track_id string, als_score double, als_rank int")
+    coli = spark.createDataFrame([("u1", "t3", 1.5, 1)],
+                                 "user_id string, track_id string, coli_score double, coli_rank int")
     pop = spark.createDataFrame([("u1", "t2", 10.0, 1), ("u1", "t3", 5.0, 2)],
                                 "user_id string, track_id string, pop_score double, pop_rank int")
-    tracks = spark.createDataFrame([("t1", "a1"), ("t2", "a2"), ("t3", "a1")], "track_id string, artist_id string")
-    got = candidates.union(als, pop, tracks).select("user_id", "track_id", "artist_id", "source", "n_sources",
-                                                    "als_score", "pop_rank")
-    expected = spark.createDataFrame([("u1", "t1", "a1", "als", 1, 0.9, None), ("u1", "t2", "a2", "als", 2, 0.5, 1),
-                                      ("u1", "t3", "a1", "popular", 1, None, 2)], got.schema)
+    tracks = spark.createDataFrame([("t1", "a1", "pop"), ("t2", "a2", "rock"), ("t3", "a1", "pop")],
+                                   "track_id string, artist_id string, genre string")
+    got = candidates.union({"als": als, "coli": coli, "popular": pop}, tracks).select(
+        "user_id", "track_id", "artist_id", "source", "n_sources", "als_score", "coli_score", "content_score",
+        "pop_rank")
+    expected = spark.createDataFrame([("u1", "t1", "a1", "als", 1, 0.9, None, None, None),
+                                      ("u1", "t2", "a2", "als", 2, 0.5, None, None, 1),
+                                      ("u1", "t3", "a1", "coli", 2, None, 1.5, None, 2)], got.schema)
     assertDataFrameEqual(got, expected)
+
+
+def test_colistening_candidates_sum_over_seeds(spark):
+    recent = spark.createDataFrame([("u1", "t1"), ("u1", "t2"), ("u1", "t1")], "user_id string, track_id string")
+    nb = spark.createDataFrame([("t1", "t3", 0.5), ("t2", "t3", 0.25), ("t2", "t4", 0.6), ("t9", "t5", 1.0)],
+                               "track_id string, neighbour_id string, score double")
+    got = [tuple(r) for r in candidates.colistening_candidates(recent, nb, k=5).orderBy("coli_rank").collect()]
+    assert got == [("u1", "t3", 0.75, 1, "t1"), ("u1", "t4", 0.6, 2, "t2")]
+
+
+def test_content_candidates_nearest_to_the_centroid_in_top_genre(spark):
+    prof = spark.createDataFrame([("u1", "pop", 100.0, 0.5, 0.5, 0.5, 0.5)],
+                                 "user_id string, lt_top_genre string, lt_tempo_mean double, lt_energy_mean double, "
+                                 "lt_valence_mean double, lt_danceability_mean double, lt_acousticness_mean double")
+    tracks = spark.createDataFrame([("t1", "pop", 100.0, 0.6, 0.5, 0.5, 0.5), ("t2", "pop", 140.0, 0.5, 0.5, 0.5, 0.5),
+                                    ("t3", "rock", 100.0, 0.5, 0.5, 0.5, 0.5)],
+                                   "track_id string, genre string, tempo double, energy double, valence double, "
+                                   "danceability double, acousticness double")
+    popularity = spark.createDataFrame([("t1", 5), ("t2", 9), ("t3", 9)], "track_id string, track_plays_28d long")
+    got = [(r["track_id"], round(r["content_score"], 9), r["content_rank"]) for r in
+           candidates.content_candidates(prof, tracks, popularity, k=5).orderBy("content_rank").collect()]
+    assert got == [("t1", -0.1, 1), ("t2", -0.2, 2)]    # tempo distance 40 / 200 = 0.2
+
+
+def test_genre_popularity_and_new_releases(spark):
+    aff = spark.createDataFrame([("u1", "pop", 0.75), ("u1", "rock", 0.25)],
+                                "user_id string, genre string, ug_share_28d double")
+    tracks = spark.createDataFrame([("t1", "pop"), ("t2", "rock"), ("t3", "pop")], "track_id string, genre string")
+    pop = spark.createDataFrame([("t1", 10, 400), ("t2", 20, 3), ("t3", 0, 1)],
+                                "track_id string, track_plays_7d long, track_age_days long")
+    got = [(r["track_id"], r["genre_pop_score"], r["genre_pop_rank"]) for r in
+           candidates.genre_popularity_candidates(aff, tracks, pop, k=5).orderBy("genre_pop_rank").collect()]
+    assert got == [("t1", 7.5, 1), ("t2", 5.0, 2)]      # t3 has no plays this week
+    new = [(r["track_id"], r["new_score"], r["new_rank"]) for r in
+           candidates.new_release_candidates(aff, tracks, pop, k=5).orderBy("new_rank").collect()]
+    assert new == [("t2", 0.25 * 21 / 4, 1), ("t3", 0.75 * 1 / 2, 2)]   # t1 is 400 days old
 
 
 def test_plays_matrix_uses_log_counts(spark):
