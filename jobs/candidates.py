@@ -88,7 +88,9 @@ def colistening_candidates(recent, neighbours, k: int):
     seeds = recent.select("user_id", F.col("track_id").alias("seed")).distinct()
     nb = neighbours.select(F.col("track_id").alias("seed"), F.col("neighbour_id").alias("track_id"), "score")
     scored = seeds.join(nb, "seed").groupBy("user_id", "track_id").agg(
-        F.sum("score").alias("score"), F.max_by("seed", F.struct("score", F.col("seed"))).alias("coli_seed_track_id"))
+        # Rounded: a float sum's last bits depend on shuffle order, and ranks must not.
+        F.round(F.sum("score"), 9).alias("score"),
+        F.max_by("seed", F.struct("score", F.col("seed"))).alias("coli_seed_track_id"))
     return _rank(scored, "coli", k, keep=("coli_seed_track_id",))
 
 

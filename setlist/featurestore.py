@@ -120,7 +120,8 @@ def erase_online(config, user_ids) -> int:
     Feast has no per-entity delete, so this speaks to the store Feast wrote:
     the sqlite tables ``<project>_<view>`` keyed by the serialised entity key,
     or the Redis hash ``<serialised entity key><project>``. Returns the number
-    of entries removed.
+    of (view, listener) entries removed (Redis keeps one hash per listener
+    holding every view, so there it counts listeners).
     """
     user_ids = sorted(set(user_ids))
     if not user_ids:
@@ -148,5 +149,8 @@ def erase_online(config, user_ids) -> int:
                 if table not in existing:
                     continue
                 marks = ",".join("?" * len(keys))
-                removed += conn.execute(f'DELETE FROM "{table}" WHERE entity_key IN ({marks})', keys).rowcount
+                # One row per (entity, feature): count entities, the unit Redis reports too.
+                removed += conn.execute(f'SELECT COUNT(DISTINCT entity_key) FROM "{table}" '
+                                        f'WHERE entity_key IN ({marks})', keys).fetchone()[0]
+                conn.execute(f'DELETE FROM "{table}" WHERE entity_key IN ({marks})', keys)
     return removed
