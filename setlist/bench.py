@@ -518,7 +518,7 @@ def online_redis(config, ds: str, users, tracks, calls: int, seed: int):
 
 
 # --- the benchmark ----------------------------------------------------------------
-def features(config, tier: str = "s", seed: int = 0, days: int = 7, calls: int = 300) -> dict:
+def run(config, tier: str = "s", seed: int = 0, days: int = 7, calls: int = 300) -> dict:
     """Run the feature benchmark on ``config.home`` and return its figures (see the module docstring)."""
     # Feast prints materialisation progress on stdout, where the CLI prints the figures as JSON.
     with contextlib.redirect_stdout(sys.stderr):

@@ -144,10 +144,19 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# One module per benchmark, each with run(config, tier, seed, days) -> dict of figures.
+BENCHMARKS = {
+    "features": "setlist.bench",
+    "ranking": "setlist.bench_ranking",
+    "playlists": "setlist.bench_playlists",
+}
+
+
 def cmd_bench(args) -> int:
-    from setlist import bench
+    import importlib
     cfg = _config(args)
-    print(json.dumps(getattr(bench, args.what)(cfg, tier=args.tier, seed=args.seed, days=args.days), indent=2))
+    module = importlib.import_module(BENCHMARKS[args.what])
+    print(json.dumps(module.run(cfg, tier=args.tier, seed=args.seed, days=args.days), indent=2))
     return 0
 
 
@@ -201,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_evaluate)
 
     b = sub.add_parser("bench", help="benchmarks that print figures (never part of the tests)")
-    b.add_argument("what", choices=("features",))
+    b.add_argument("what", choices=tuple(BENCHMARKS))
     b.add_argument("--tier", choices=("xs", "s", "m", "l"), default="s")
     b.add_argument("--days", type=int, default=7)
     b.add_argument("--seed", type=int, default=0)
