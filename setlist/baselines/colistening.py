@@ -60,3 +60,11 @@ class CoListening(Recommender):
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         return (self.X[users] @ self.S).toarray()
+
+    def with_seeds(self, seeds: sp.csr_matrix) -> "CoListening":
+        """The same neighbours, scored from ``seeds`` (users × items) instead of
+        every training item: e.g. a playlist's last tracks ("recent")."""
+        other = CoListening(self.neighbours)
+        other.S, other.allowed, other.name = self.S, self.allowed, "recent"
+        other.X = binarize(seeds)
+        return other

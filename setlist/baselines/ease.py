@@ -60,5 +60,7 @@ class EASE(Recommender):
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         out = np.zeros((len(users), self.allowed.size), dtype=np.float32)
-        out[:, self.items] = self.X[users] @ self.B
+        x = self.X[users]
+        out[:, self.items] = x @ self.B
+        out[x.getnnz(axis=1) == 0] = -np.inf      # no modelled item: no opinion, not a list of zeros
         return out

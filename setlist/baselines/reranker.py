@@ -1,7 +1,13 @@
 """The two-stage system under evaluation: candidate union + XGBoost reranker.
 
-Candidates for a user are the union of each generator's top 100 (ALS, EASE,
-co-listening, popularity, and SAR when it ran). Features per (user, item):
+Candidates for a user are the union of each generator's top 100: ALS, EASE,
+co-listening, popularity, SAR when it ran, and two sources that exist only for
+the reranker where the data has them: ``recent`` (co-listening neighbours of
+the user's last 5 training items: a playlist's last tracks by position, a
+listener's last plays), ``artist`` (tracks of the artists the user already
+has, most of that artist first, then by popularity) and ``trending`` (the most
+played items of the last 2 days of the training window, where plays have
+dates). Features per (user, item):
 
 * per generator g: ``g_score``, ``g_rank`` (1 = best) and ``g_ratio`` (score /
   the user's best score from g); missing (NaN) when g did not propose the item;
@@ -13,14 +19,22 @@ co-listening, popularity, and SAR when it ran). Features per (user, item):
 * with a friends graph (Last.fm): ``friends_with_item`` and its share of the
   user's friends (training interactions of friends only);
 * with artists (MPD, synthetic): ``same_artist`` (the user's training items by
-  the item's artist), its share of the user's items, ``artist_log_users``.
+  the item's artist), its share of the user's items, ``artist_log_users``, and
+  ``recent_same_artist`` (among the last 5 items);
+* with an order (MPD, synthetic): ``recent_cosine``, Σ over the user's last 5
+  items j of cos(i, j) on the training incidence matrix;
+* with dated plays (synthetic): ``item_log_plays_last_days`` (log1p plays in
+  the last 2 days of the training window) and ``item_last_days_share`` (those
+  plays / all training plays of the item).
 
 All of them are computed from the training matrix the generators saw, so the
-stacked ranker learns on the validation split and is applied on the full one
+stacked ranker learns on the stacking folds and is applied on the full matrix
 with the same definitions. The ranker is ``XGBRanker(objective="rank:ndcg",
-tree_method="hist")`` with one group per user, early stopping on a held-apart
-20% of the validation users, a small grid chosen on those users, then refitted
-on all validation users with the chosen number of trees.
+tree_method="hist")``, one query per (fold, user). A quarter of the users
+(across folds) is held apart; for each point of a two-point grid, 300 rounds
+are grown and the held-out NDCG@10 curve is smoothed over 21 rounds (on a few hundred users the raw
+curve is noisy and its raw maximum is often a lucky early round), the best
+point and number of trees are kept, and the ranker is refitted on all users.
 """
 
 from __future__ import annotations
@@ -33,7 +47,7 @@ import scipy.sparse as sp
 
 from setlist.baselines import binarize
 
-GENERATORS = ("als", "ease", "colistening", "sar", "popularity")
+GENERATORS = ("als", "ease", "colistening", "sar", "popularity", "recent", "artist", "trending")
 
 
 def candidate_frame(generated: dict, users: np.ndarray) -> pd.DataFrame:
@@ -58,8 +72,30 @@ def candidate_frame(generated: dict, users: np.ndarray) -> pd.DataFrame:
     return frame.sort_values(["user", "item"], kind="stable").reset_index(drop=True)
 
 
+def profile_similarity(frame: pd.DataFrame, x: sp.csr_matrix, profile: sp.csr_matrix,
+                       block_cells: int = 20_000_000) -> np.ndarray:
+    """Σ_j profile[u, j] · cos(i, j) for each (user u, item i) row of ``frame``,
+    cos over the columns of the binary training matrix ``x``."""
+    counts = np.asarray(x.sum(axis=0)).ravel()
+    inv = np.divide(1.0, np.sqrt(counts), out=np.zeros_like(counts, dtype=np.float64), where=counts > 0)
+    xn = (x @ sp.diags(inv.astype(np.float32))).tocsc()
+    weights = (profile @ xn.T).tocsr()            # users × training users
+    out = np.zeros(len(frame), dtype=np.float64)
+    users = frame["user"].to_numpy()
+    items = frame["item"].to_numpy()
+    uniq = np.unique(users)
+    step = max(1, block_cells // max(x.shape[1], 1))
+    for start in range(0, uniq.size, step):
+        block = uniq[start:start + step]
+        dense = (weights[block] @ xn).toarray()
+        rows = np.flatnonzero(np.isin(users, block))
+        out[rows] = dense[np.searchsorted(block, users[rows]), items[rows]]
+    return out
+
+
 def add_features(frame: pd.DataFrame, train: sp.csr_matrix, value: str = "count", friends=None,
-                 artist: np.ndarray | None = None) -> pd.DataFrame:
+                 artist: np.ndarray | None = None, recent: sp.csr_matrix | None = None,
+                 trending: np.ndarray | None = None) -> pd.DataFrame:
     x = binarize(train)
     u, i = frame["user"].to_numpy(), frame["item"].to_numpy()
     item_users = np.asarray(x.sum(axis=0)).ravel()
@@ -93,6 +129,16 @@ def add_features(frame: pd.DataFrame, train: sp.csr_matrix, value: str = "count"
         out["same_artist"] = same
         out["same_artist_share"] = same / np.maximum(user_items[u], 1)
         out["artist_log_users"] = np.where(ai >= 0, np.log1p(artist_users[np.maximum(ai, 0)]), np.nan)
+        if recent is not None:
+            ra = (recent @ item_artist).tocsr()
+            out["recent_same_artist"] = np.where(ai >= 0, np.asarray(ra[u, np.maximum(ai, 0)]).ravel(), np.nan)
+    if recent is not None:
+        out["recent_cosine"] = profile_similarity(frame, x, binarize(recent))
+    if trending is not None:
+        t = np.asarray(trending, dtype=np.float64)
+        total = np.asarray(train.sum(axis=0)).ravel()
+        out["item_log_plays_last_days"] = np.log1p(t[i])
+        out["item_last_days_share"] = t[i] / (total[i] + 1.0)
     return frame.assign(**out)
 
 
@@ -106,19 +152,35 @@ def label(frame: pd.DataFrame, users: np.ndarray, relevant: list) -> np.ndarray:
 
 
 def feature_names(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in ("user", "item", "relevance", "qid")]
+    return [c for c in frame.columns if c not in ("fold", "user", "item", "relevance", "qid")]
 
 
 GRID = (
-    {"max_depth": 6, "learning_rate": 0.05, "min_child_weight": 1.0},
-    {"max_depth": 4, "learning_rate": 0.05, "min_child_weight": 1.0},
-    {"max_depth": 8, "learning_rate": 0.05, "min_child_weight": 10.0},
+    {"max_depth": 6, "learning_rate": 0.05, "min_child_weight": 10.0},
+    {"max_depth": 4, "learning_rate": 0.1, "min_child_weight": 1.0},
 )
-BASE_PARAMS = {"n_estimators": 800, "subsample": 0.8, "colsample_bytree": 0.8, "reg_lambda": 1.0}
+BASE_PARAMS = {"n_estimators": 300, "subsample": 0.8, "colsample_bytree": 0.8, "reg_lambda": 1.0}
+SMOOTH = 21      # the held-out NDCG curve is averaged over this many rounds before its best is taken
+
+
+def best_round(curve, window: int = SMOOTH) -> tuple[int, float]:
+    """(number of trees, smoothed held-out score) at the best of the moving
+    average of ``curve`` (per round): on a few hundred held-out users the raw
+    curve is noisy, and its raw maximum is often a lucky early round."""
+    c = np.asarray(curve, dtype=float)
+    w = max(1, min(window, c.size))
+    kernel = np.ones(w) / w
+    padded = np.concatenate([np.full(w // 2, c[0]), c, np.full(w - 1 - w // 2, c[-1])])
+    smooth = np.convolve(padded, kernel, mode="valid")
+    i = int(np.argmax(smooth))
+    return i + 1, float(smooth[i])
 
 
 class Reranker:
-    def __init__(self, seed: int = 0, grid=GRID, early_stopping: int = 40, valid_share: float = 0.2, log=None):
+    def __init__(self, seed: int = 0, grid=GRID, early_stopping: int | None = None, valid_share: float = 0.25,
+                 log=None):
+        """``early_stopping`` stays off by default: stopping at the raw curve's
+        maximum cut the smoothed curve while it was still rising."""
         self.seed, self.grid, self.early_stopping, self.valid_share = seed, grid, early_stopping, valid_share
         self.log = log or (lambda m: None)
 
@@ -129,36 +191,49 @@ class Reranker:
             p["n_estimators"] = n_estimators
         return xgb.XGBRanker(objective="rank:ndcg", tree_method="hist", eval_metric="ndcg@10",
                              random_state=self.seed, n_jobs=2,
-                             early_stopping_rounds=self.early_stopping if stop else None, **p)
+                             early_stopping_rounds=self.early_stopping if stop and self.early_stopping else None,
+                             **p)
 
     def fit(self, frame: pd.DataFrame) -> "Reranker":
-        """``frame``: candidates with features and ``relevance``; users without a
-        relevant candidate teach nothing and are dropped."""
-        has_pos = frame.groupby("user")["relevance"].transform("max") > 0
-        frame = frame[has_pos].sort_values(["user", "item"], kind="stable").reset_index(drop=True)
+        """``frame``: candidates with features and ``relevance`` (and ``fold``
+        when several stacking folds are stacked: one query per (fold, user)).
+        Queries without a relevant candidate teach nothing and are dropped; the
+        held-apart users for early stopping are drawn by user, across folds."""
+        if "fold" not in frame.columns:
+            frame = frame.assign(fold=0)
+        keys = ["fold", "user"]
+        has_pos = frame.groupby(keys)["relevance"].transform("max") > 0
+        frame = frame[has_pos].sort_values([*keys, "item"], kind="stable").reset_index(drop=True)
         self.features = feature_names(frame)
         users = np.unique(frame["user"])
         rng = np.random.default_rng(self.seed)
-        held = set(rng.choice(users, size=max(1, int(round(self.valid_share * users.size))), replace=False).tolist())
+        held = rng.choice(users, size=max(1, int(round(self.valid_share * users.size))), replace=False)
         is_valid = frame["user"].isin(held).to_numpy()
         tr, va = frame[~is_valid], frame[is_valid]
-        qtr, qva = pd.factorize(tr["user"])[0], pd.factorize(va["user"])[0]
+
+        def qid(f):
+            return pd.factorize(pd.MultiIndex.from_frame(f[keys]))[0]
+
         self.trials = []
         best = None
         for params in self.grid:
             m = self._model(params)
-            m.fit(tr[self.features], tr["relevance"], qid=qtr, eval_set=[(va[self.features], va["relevance"])],
-                  eval_qid=[qva], verbose=False)
-            trial = {**params, "best_iteration": int(m.best_iteration), "valid_ndcg@10": round(float(m.best_score), 6)}
+            m.fit(tr[self.features], tr["relevance"], qid=qid(tr), eval_set=[(va[self.features], va["relevance"])],
+                  eval_qid=[qid(va)], verbose=False)
+            curve = m.evals_result()["validation_0"]["ndcg@10"]
+            n_trees, score = best_round(curve)
+            trial = {**params, "n_estimators": n_trees, "rounds_run": len(curve),
+                     "heldout_ndcg@10_smoothed": round(score, 6)}
             self.trials.append(trial)
             self.log(f"reranker trial {trial}")
-            if best is None or trial["valid_ndcg@10"] > best["valid_ndcg@10"]:
+            if best is None or score > best["heldout_ndcg@10_smoothed"]:
                 best = trial
         self.params = {k: best[k] for k in self.grid[0]}
-        self.n_estimators = best["best_iteration"] + 1
+        self.n_estimators = best["n_estimators"]
         self.model = self._model(self.params, n_estimators=self.n_estimators, stop=False)
-        self.model.fit(frame[self.features], frame["relevance"], qid=pd.factorize(frame["user"])[0], verbose=False)
-        self.train_rows, self.train_users = int(len(frame)), int(users.size)
+        self.model.fit(frame[self.features], frame["relevance"], qid=qid(frame), verbose=False)
+        self.train_rows = int(len(frame))
+        self.train_queries = int(frame.groupby(keys).ngroups)
         return self
 
     def rank(self, frame: pd.DataFrame, users: np.ndarray, k: int):

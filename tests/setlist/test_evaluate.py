@@ -77,12 +77,22 @@ def test_top_k_excludes_and_breaks_ties_by_index():
     assert items.tolist() == [[1, 4, 0, -1, -1, -1]]
 
 
+def test_pad_fills_short_lists_from_the_fallback():
+    items = np.array([[4, 2, -1, -1], [1, 2, 3, 5]])
+    fallback = np.array([[2, 7, 8, 9], [9, 8, 7, 6]])
+    padded, n = ev.pad(items, fallback, k=4)
+    assert padded.tolist() == [[4, 2, 7, 8], [1, 2, 3, 5]]
+    assert n == 1
+
+
 # --- EASE -------------------------------------------------------------------------
 def test_ease_two_items_by_hand():
     # Users: {a, b}, {a}, {a}, {b}: n_a = 3, n_b = 2, co-occurrence c = 1.
     # P = (G + λI)^-1 gives B_ab = c / (n_a + λ), B_ba = c / (n_b + λ), diag 0.
-    x = sp.csr_matrix(np.array([[1, 1], [1, 0], [1, 0], [0, 1]], dtype=np.float32))
+    # A fifth user with no item adds nothing to the Gram matrix and gets no list.
+    x = sp.csr_matrix(np.array([[1, 1], [1, 0], [1, 0], [0, 1], [0, 0]], dtype=np.float32))
     model = EASE(lam=1.0).fit(x)
+    assert np.isneginf(model.scores(np.array([4]))).all()
     np.testing.assert_allclose(model.B, [[0.0, 1 / 4], [1 / 3, 0.0]], rtol=1e-6)
     # user 1 has only a -> b scores B_ab; user 3 has only b -> a scores B_ba.
     np.testing.assert_allclose(model.scores(np.array([1, 3])), [[0.0, 1 / 4], [1 / 3, 0.0]], rtol=1e-6)
@@ -101,6 +111,20 @@ def test_ease_columns_are_the_ridge_regressions():
         expected = np.linalg.solve(xo.T @ xo + lam * np.eye(5), xo.T @ x[:, j])
         assert b[others, j] == pytest.approx(expected, abs=1e-10)
         assert b[j, j] == 0.0
+
+
+# --- SAR (in its own environment) -----------------------------------------------
+def test_sar_runner_jaccard_by_hand():
+    from setlist.baselines.sar import SAR, eval_python
+    if eval_python() is None:
+        pytest.skip("no evaluation environment (.venv-eval or $SETLIST_EVAL_PYTHON) for SAR")
+    # Users {a, b}, {a, c}, {b}: jaccard(a, b) = 1/3, jaccard(a, c) = 1/2, jaccard(b, c) = 0.
+    x = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=np.float32))
+    model = SAR().fit(x, rating=lambda v: np.ones_like(v, dtype=np.float32))
+    items, scores = model.recommend(np.array([0, 2]), 2, x)
+    assert items.tolist() == [[2, -1], [0, 2]]
+    np.testing.assert_allclose(scores[0, :1], [1 / 2], rtol=1e-6)
+    np.testing.assert_allclose(scores[1], [1 / 3, 0.0], rtol=1e-6)
 
 
 # --- splits -----------------------------------------------------------------------
@@ -148,7 +172,7 @@ def test_time_split_keeps_new_completed_tracks():
 def test_build_indexes_test_items_outside_the_catalogue():
     train = pd.DataFrame({"user": [1, 1, 2], "item": ["a", "b", "a"], "value": [3, 1, 2]})
     test = pd.DataFrame({"user": [1, 2, 2], "item": ["z", "b", "z"]})
-    data = ev.build("t", train, test, train, test, "user", "item", "value", {})
+    data = ev.build("t", train, test, [(train, test)], "user", "item", "value", {})
     assert data.item_ids.tolist() == ["a", "b", "z"]
     assert data.test.train.toarray().tolist() == [[3, 1, 0], [2, 0, 0]]
     assert [r.tolist() for r in data.test.relevant] == [[2], [1, 2]]
