@@ -1,0 +1,256 @@
+"""Benchmark of the ranking stages: candidates, training and scoring.
+
+Run by hand, never by the tests::
+
+    setlist bench ranking --tier s --days 7 --home /tmp/bench-rank-s
+    setlist bench ranking --tier xs --days 4 --home /tmp/bench-rank-xs   # a quick smoke run
+
+What it does, for the last logical date ``ds`` of the generated data and the
+training anchor ``T = ds - model.label_horizon_days``:
+
+1. Generates the tier into ``--home`` and brings silver up to date
+   (``setlist.bench.prepare``: reused when already there), then runs the
+   ``features`` stage for T and ds where their gold tables are missing.
+2. **Candidates**: the ``candidates`` stage (``setlist.jobs.candidates``) for T
+   (its output is the training set's rows), then for ds, timed; then the same
+   generators and union for ds forced by a ``noop`` write (every row computed,
+   nothing written), to separate Spark compute from the Delta write. Users =
+   listeners with at least one candidate row.
+3. **Training**: the ``train`` stage (``setlist.jobs.train``) for ds, timed:
+   labels, point-in-time Feast retrieval of ``reranker_v1``, XGBRanker fit with
+   early stopping, model store and promotion gate. Rows = the training set's
+   rows (training and validation listeners). Then the same Feast retrieval and
+   the XGBRanker fit alone, timed apart.
+4. **Scoring**: ds's candidates with their point-in-time features (Feast
+   retrieval timed apart), scored by ``setlist.jobs.playlists.score_frame``
+   (Spark ``mapInPandas`` with the model broadcast) with the current model,
+   forced by a ``noop`` write. Users = listeners scored.
+
+Rates are per wall-clock second, and per core: the cores Spark uses (N of a
+``local[N]`` master, else the machine's CPU count). The figures are whatever
+the machine is doing at the time: the load averages before and after are
+returned. The returned dict is printed as JSON by the CLI; progress goes to
+stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import time
+
+GOAL = ("candidates >= 500 users/s/core (at 50k tracks: tier m); scoring >= 5,000 users/s/core")
+GOLD_FEATURES = ("user_profile_long", "user_profile_short", "user_context", "track_popularity",
+                 "artist_stats", "user_artist_affinity", "user_genre_affinity", "track_colistening")
+
+
+def _say(message: str) -> None:
+    print(f"[bench ranking] {message}", file=sys.stderr, flush=True)
+
+
+def _now() -> float:
+    return time.perf_counter()
+
+
+def spark_cores(master: str) -> int:
+    """Cores a Spark master uses on this machine: N of ``local[N]``, else every CPU."""
+    m = re.fullmatch(r"local\[(\d+)(?:,\s*\d+)?\]", master.strip())
+    if m:
+        return int(m.group(1))
+    if master.strip() == "local":
+        return 1
+    return os.cpu_count() or 1
+
+
+def rate(count: int, seconds: float, cores: int) -> dict:
+    """``count`` things in ``seconds`` on ``cores``: per second and per core-second."""
+    per_s = count / seconds if seconds > 0 else None
+    return {"per_second": round(per_s, 1) if per_s is not None else None,
+            "per_second_per_core": round(per_s / cores, 1) if per_s is not None else None}
+
+
+def _context(config, stage: str, ds: str):
+    from setlist.context import StageContext
+    from setlist.spark import get_spark
+    from setlist.storage import Lake
+    spark = get_spark(config)
+    return StageContext(stage=stage, ds=ds, config=config, spark=spark, lake=Lake.from_config(config, spark))
+
+
+# --- 2. candidates -------------------------------------------------------------------
+def candidates_compute(config, ds: str) -> dict:
+    """The candidates stage's reads, generators and union for ``ds``, forced by a noop write."""
+    from pyspark.sql import functions as F
+
+    from setlist.contracts import conform
+    from setlist.jobs import candidates as cj
+
+    ctx = _context(config, "candidates", ds)
+    lake, m = ctx.lake, config.model
+    k = m.candidates_per_source
+    start = ctx.shift(-(config.pipeline.feature_window_days - 1))
+    t0 = _now()
+    users = (lake.read("silver", "users", ds=ds)
+             .where(F.col("personalisation_consent") & ~F.col("is_deleted")).select("user_id").cache())
+    events = lake.read("silver", "listening_events", ds_range=(start, ds)).join(users, "user_id", "left_semi").cache()
+    tracks = lake.read("silver", "tracks", ds=ds).cache()
+    popularity = lake.read("gold", "track_popularity", ds=ds).cache()
+    genre_aff = lake.read("gold", "user_genre_affinity", ds=ds).cache()
+    matrix = cj.plays_matrix(events).cache()
+    pairs = matrix.count()
+    recent = events.where(F.col("ds") >= ctx.shift(-(config.pipeline.short_window_days - 1)))
+    generated = {
+        "als": cj.als_candidates(matrix, users, k, m.als_rank, m.als_reg, m.als_alpha, m.als_max_iter, m.seed),
+        "coli": cj.colistening_candidates(recent, lake.read("gold", "track_colistening", ds=ds), k),
+        "content": cj.content_candidates(lake.read("gold", "user_profile_long", ds=ds), tracks, popularity, k),
+        "genre_pop": cj.genre_popularity_candidates(genre_aff, tracks, popularity, k),
+        "new": cj.new_release_candidates(genre_aff, tracks, popularity, k),
+        "popular": cj.popular_candidates(lake.read("silver", "listening_events", ds_range=(start, ds)), users, k,
+                                         ctx.shift(-6)),
+    }
+    out = conform(cj.union(generated, tracks).withColumn("ds", F.lit(ds)), "gold", "candidates").drop("ds")
+    out.write.format("noop").mode("overwrite").save()
+    seconds = _now() - t0
+    for df in (users, events, tracks, popularity, genre_aff, matrix):
+        df.unpersist()
+    return {"seconds": round(seconds, 3), "user_track_pairs": pairs}
+
+
+def _ensure_features(config, ds: str) -> float | None:
+    """Run the features stage for ``ds`` unless every gold feature table has it; its seconds, or None."""
+    from setlist.pipeline import run_stage
+    from setlist.storage import Lake
+    lake = Lake(config.lake_root, config.storage.engine)
+    if all(ds in lake.partitions("gold", t) for t in GOLD_FEATURES):
+        _say(f"{ds}: gold features present, reused")
+        return None
+    _say(f"{ds}: features stage")
+    return run_stage("features", ds, config)["seconds"]
+
+
+# --- the benchmark ----------------------------------------------------------------
+def run(config, tier: str = "s", seed: int = 0, days: int = 7) -> dict:
+    """Run the ranking benchmark on ``config.home`` and return its figures (see the module docstring)."""
+    # Feast prints progress on stdout, where the CLI prints the figures as JSON.
+    with contextlib.redirect_stdout(sys.stderr):
+        return _ranking(config, tier, seed, days)
+
+
+def _ranking(config, tier: str, seed: int, days: int) -> dict:
+    import pandas as pd
+
+    from setlist import featurestore
+    from setlist.bench import prepare
+    from setlist.jobs import train as tj
+    from setlist.jobs.playlists import score_frame
+    from setlist.models import ModelStore
+    from setlist.pipeline import run_stage
+    from setlist.spark import get_spark
+
+    m = config.model
+    load_before = os.getloadavg()
+    ds_list = prepare(config, tier, seed, days)
+    ds = ds_list[-1]
+    anchor = (pd.Timestamp(ds) - pd.Timedelta(days=m.label_horizon_days)).date().isoformat()
+    if anchor not in ds_list:
+        raise ValueError(f"the training anchor {anchor} (ds - {m.label_horizon_days} days) is not among the "
+                         f"generated days {ds_list[0]}..{ds}; pass more --days")
+    spark = get_spark(config)
+    cores = spark_cores(config.spark.master)
+    lake = _context(config, "bench", ds).lake
+    features_s = {d: _ensure_features(config, d) for d in (anchor, ds)}
+
+    # --- candidates
+    _say(f"candidates stage for {anchor} (the training anchor)")
+    anchor_stage = run_stage("candidates", anchor, config)
+    _say(f"candidates stage for {ds}")
+    stage = run_stage("candidates", ds, config)
+    cands = lake.read("gold", "candidates", ds=ds)
+    cand_rows = cands.count()
+    cand_users = cands.select("user_id").distinct().count()
+    _say(f"candidates compute for {ds} (noop write)")
+    compute = candidates_compute(config, ds)
+    candidates = {
+        "ds": ds, "users": cand_users, "rows": cand_rows, "rows_per_user": round(cand_rows / max(cand_users, 1), 1),
+        "user_track_pairs_in_window": compute["user_track_pairs"],
+        "stage_seconds": stage["seconds"], "stage_users": rate(cand_users, stage["seconds"], cores),
+        "compute_seconds": compute["seconds"], "compute_users": rate(cand_users, compute["seconds"], cores),
+        "anchor_stage_seconds": anchor_stage["seconds"],
+    }
+    _say(f"candidates: {cand_users:,} users in {stage['seconds']:.1f} s (stage), {compute['seconds']:.1f} s (compute)")
+
+    # --- training
+    _say(f"train stage for {ds} (anchor {anchor})")
+    trained = run_stage("train", ds, config)
+    if trained.get("status") != "trained":
+        raise ValueError(f"the train stage did not train: {trained.get('reason')}")
+    train_rows = int(trained["rows_in"])
+    ctx = _context(config, "train", ds)
+    t0 = _now()
+    frame = tj.training_frame(ctx, anchor)
+    retrieval_s = _now() - t0
+    rel = frame.groupby("user_id")["relevance"].agg(["max", "min"])
+    usable = rel[(rel["max"] > 0) & (rel["min"] == 0)].index
+    frame = tj.to_groups(frame[frame["user_id"].isin(usable)])
+    is_valid = frame["user_id"].map(lambda u: tj.in_validation(u, m.validation_share))
+    tr, va = tj.to_groups(frame[~is_valid]), tj.to_groups(frame[is_valid])
+    features = tj.feature_columns(frame)
+    t0 = _now()
+    model = tj.fit(tr, va, features, m.xgb_params, m.seed)
+    fit_s = _now() - t0
+    training = {
+        "anchor": anchor, "rows": train_rows, "features": len(features),
+        "stage_seconds": trained["seconds"], "stage_rows": rate(train_rows, trained["seconds"], cores),
+        "feature_retrieval_seconds": round(retrieval_s, 3),
+        "feature_retrieval_rows": rate(int(len(frame)), retrieval_s, cores),
+        "xgboost_fit_seconds": round(fit_s, 3), "xgboost_train_rows": int(len(tr)),
+        "xgboost_trees": int(getattr(model, "best_iteration", 0) or 0) + 1,
+        "xgboost_fit_rows": rate(int(len(tr)), fit_s, cores),
+        "metrics": trained.get("metrics"),
+    }
+    _say(f"training: {train_rows:,} rows in {trained['seconds']:.1f} s (stage); fit {len(tr):,} rows in {fit_s:.1f} s")
+    del frame, tr, va, model
+
+    # --- scoring
+    booster, meta = ModelStore(config.models_dir / "reranker").load()
+    if booster is None:
+        raise ValueError("no current reranker in the model store after training")
+    entity = cands.drop("ds").toPandas()
+    entity["event_timestamp"] = featurestore.day_end(ds)
+    t0 = _now()
+    scored_input = featurestore.historical(featurestore.applied_store(config), entity)
+    score_retrieval_s = _now() - t0
+    n_users = int(scored_input["user_id"].nunique())
+    _say(f"scoring {len(scored_input):,} candidates of {n_users:,} users with model {meta['version']}")
+    t0 = _now()
+    scored = score_frame(spark, scored_input, bytes(booster.save_raw("json")), meta["features"])
+    scored.write.format("noop").mode("overwrite").save()
+    score_s = _now() - t0
+    scoring = {
+        "users": n_users, "rows": int(len(scored_input)), "model_version": meta["version"],
+        "seconds": round(score_s, 3), "users_rate": rate(n_users, score_s, cores),
+        "rows_rate": rate(int(len(scored_input)), score_s, cores),
+        "feature_retrieval_seconds": round(score_retrieval_s, 3),
+        "with_retrieval_users": rate(n_users, score_s + score_retrieval_s, cores),
+    }
+    _say(f"scoring: {n_users:,} users in {score_s:.1f} s (+ {score_retrieval_s:.1f} s feature retrieval)")
+
+    return {
+        "tier": tier, "days": days, "seed": seed, "ds": ds,
+        "cores": cores, "master": config.spark.master,
+        "features_stage_seconds": features_s,
+        "candidates": candidates, "training": training, "scoring": scoring,
+        "headline": {
+            "candidates_users_per_second": candidates["stage_users"]["per_second"],
+            "candidates_users_per_second_per_core": candidates["stage_users"]["per_second_per_core"],
+            "training_rows_per_second": training["stage_rows"]["per_second"],
+            "training_rows_per_second_per_core": training["stage_rows"]["per_second_per_core"],
+            "scoring_users_per_second": scoring["users_rate"]["per_second"],
+            "scoring_users_per_second_per_core": scoring["users_rate"]["per_second_per_core"],
+        },
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "goal": GOAL,
+    }

@@ -1,0 +1,21 @@
+"""The ranking benchmark's arithmetic (the benchmark itself runs by hand)."""
+
+from __future__ import annotations
+
+import os
+
+from setlist.bench_ranking import rate, spark_cores
+
+
+def test_spark_cores_reads_the_local_master():
+    assert spark_cores("local[2]") == 2
+    assert spark_cores("local[8, 3]") == 8
+    assert spark_cores("local") == 1
+    assert spark_cores("local[*]") == (os.cpu_count() or 1)
+    assert spark_cores("spark://host:7077") == (os.cpu_count() or 1)
+
+
+def test_rate_per_second_and_per_core():
+    assert rate(10_000, 4.0, 2) == {"per_second": 2500.0, "per_second_per_core": 1250.0}
+    assert rate(7, 3.0, 1) == {"per_second": 2.3, "per_second_per_core": 2.3}
+    assert rate(5, 0.0, 2) == {"per_second": None, "per_second_per_core": None}
