@@ -13,6 +13,14 @@ Definitions (stated once, used by the audit and the reports):
   0 = perfectly even, → 1 = everything to one item; 0 when Σx = 0 or n < 2.
 * Lorenz curve: cumulative share of items (ascending by exposure) against
   cumulative share of exposure, starting at (0, 0).
+* HHI (Herfindahl-Hirschman index) = Σ s_i², from 1/n (even) to 1 (one item
+  takes all); 0 when ΣE = 0.
+* Entropy H = -Σ s_i·log2 s_i in bits over items with s_i > 0; normalised
+  entropy H / log2(n) over the whole population (1 = even); both 0 when
+  ΣE = 0 or n < 2.
+* Top-1% share: the share of exposure held by the ceil(1% of n) most exposed
+  items (at least one item); ties at the cut do not matter, the values are
+  the same.
 """
 
 from __future__ import annotations
@@ -58,3 +66,34 @@ def lorenz(values, points: int = 101) -> dict:
 def shares(values) -> np.ndarray:
     x = np.asarray(values, dtype=float)
     return np.zeros_like(x) if x.sum() == 0 else x / x.sum()
+
+
+def hhi(values) -> float:
+    s = shares(values)
+    return float(np.sum(s ** 2))
+
+
+def entropy(values) -> tuple[float, float]:
+    """(entropy in bits, normalised entropy)."""
+    x = np.asarray(values, dtype=float)
+    if x.size < 2 or x.sum() == 0:
+        return 0.0, 0.0
+    s = x[x > 0] / x.sum()
+    h = float(-np.sum(s * np.log2(s)))
+    return h, h / float(np.log2(x.size))
+
+
+def top_share(values, fraction: float = 0.01) -> float:
+    x = np.sort(np.asarray(values, dtype=float))[::-1]
+    if x.size == 0 or x.sum() == 0:
+        return 0.0
+    n = max(1, int(np.ceil(fraction * x.size - 1e-9)))
+    return float(x[:n].sum() / x.sum())
+
+
+def concentration(values) -> dict:
+    """Gini, HHI, entropy (bits and normalised) and top-1% share of one population."""
+    h, hn = entropy(values)
+    return {"gini": round(gini(values), 6), "hhi": round(hhi(values), 6), "entropy_bits": round(h, 6),
+            "entropy_normalised": round(hn, 6), "top_1pct_share": round(top_share(values), 6),
+            "population": int(np.asarray(values).size)}

@@ -13,6 +13,7 @@ class PolicyBreach(RuntimeError):
 
 
 def load_policies(path: str | None = None) -> dict:
+    """The rules in ``path``, or the policies.yaml shipped with Setlist."""
     text = Path(path).read_text() if path else resources.files("setlist.governance").joinpath("policies.yaml").read_text()
     return yaml.safe_load(text)
 
@@ -45,9 +46,12 @@ def evaluate(audit: dict, policies: dict) -> list[dict]:
     return out
 
 
-def enforce(verdicts: list[dict]) -> None:
+def enforce(verdicts: list[dict], report: Path | str | None = None) -> None:
+    """Raise PolicyBreach naming each failed metric, its value and threshold."""
     failed = [v for v in verdicts if v["verdict"] == "fail"]
     if failed:
+        where = f"See the governance report {report}" if report else "See the governance report"
         raise PolicyBreach("governance policy failed: " + "; ".join(
             f"{v['metric']} = {v['value']:.4g} breaks the threshold {v['threshold']}" for v in failed)
-            + ". See the governance report; change the policy in governance/policies.yaml only with sign-off.")
+            + f". {where}; change the thresholds (governance/policies.yaml, or the file named by "
+              "policy.file / $SETLIST_POLICY_FILE) only with sign-off.")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from setlist.governance import metrics, policy
-from setlist.jobs.audit import quality_by_group
+from setlist.governance.fairness import quality_by_group
 
 
 def test_exposure_uses_log_position_weights(spark):
