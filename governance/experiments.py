@@ -14,7 +14,9 @@ Definitions:
   interval mean ± 1.96·sd/√n (listeners are the unit, so plays of one
   listener are not treated as independent). Against ``control``: the
   difference of means with a 95% interval ± 1.96·√(sd₁²/n₁ + sd₀²/n₀).
-* An arm with fewer than ``k`` listeners with plays is suppressed.
+* An arm with fewer than ``k`` listeners with plays is suppressed. The
+  ``fallback`` arm (listeners without personalisation consent) is not
+  randomised, so it is reported without a comparison to control.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ def per_listener(arms, events, history):
                     (F.col("new_plays") / F.col("plays")).alias("novelty")))
 
 
+NOT_RANDOMISED = ("fallback",)
+
+
 def arm_kpis(arms, events, history, min_listeners: int, control: str = "control") -> list[dict]:
     """One dict per arm: listeners served, listeners with plays, and per KPI
     mean, 95% CI and the difference against ``control`` with its 95% CI."""
@@ -71,7 +76,7 @@ def arm_kpis(arms, events, history, min_listeners: int, control: str = "control"
             mean, sd, n = float(s[f"{k}_mean"]), float(s[f"{k}_sd"] or 0.0), int(s["n"])
             half = Z95 * sd / math.sqrt(n)
             kpi = {"mean": round(mean, 6), "ci95": [round(mean - half, 6), round(mean + half, 6)]}
-            if base_ok and arm != control:
+            if base_ok and arm != control and arm not in NOT_RANDOMISED:
                 b_mean, b_sd, b_n = float(base[f"{k}_mean"]), float(base[f"{k}_sd"] or 0.0), int(base["n"])
                 diff = mean - b_mean
                 half_d = Z95 * math.sqrt(sd ** 2 / n + b_sd ** 2 / b_n)

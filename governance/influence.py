@@ -76,7 +76,7 @@ def summary(table: pd.DataFrame, key: str, top: int = 10) -> dict:
     for s in SOURCES:
         a, b = out["this_week"][f"{s}_share"], out["previous_week"][f"{s}_share"]
         out[f"{s}_share_change_pp"] = None if a is None or b is None else round(100 * (a - b), 4)
-    cols = [key, "plays_this_week", *[f"{s}_share_this_week" for s in SOURCES],
+    cols = [key, *(["name"] if "name" in table else []), "plays_this_week", *[f"{s}_share_this_week" for s in SOURCES],
             *[f"{s}_share_change_pp" for s in SOURCES]]
     shown = table[~table["suppressed_this_week"]].head(top)[cols]
     out["top"] = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in shown.to_dict("records")]

@@ -105,7 +105,7 @@ def bucket_chart(bias: dict) -> tuple[str, str]:
                     fontsize=9)
     ax.set_xticks(list(xs), [f"{r['bucket']}\n({r['tracks']:,} tracks)" for r in b])
     ax.set_ylabel("%")
-    ax.legend(frameon=False, loc="upper right")
+    ax.legend(frameon=False, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     tail = bias["tail_lift"]
     reading = ("Tail tracks had no plays to compare with." if tail is None else
                f"Long-tail tracks get {tail:.2f}× the exposure their share of listening would give them "
@@ -208,8 +208,10 @@ def experiment_chart(exp: dict) -> tuple[str, str] | None:
            if a[k].get("vs_control", {}).get("significant")]
     if sig:
         arm, k, d = sig[0]
-        reading = (f"{len(sig)} difference(s) from control are larger than chance would explain, e.g. the {arm} arm's "
-                   f"{KPI_TITLES[k]} differs by {d:+.3f}.")
+        tests = sum(1 for a in arms for k in kpis if "vs_control" in a[k])
+        reading = (f"{len(sig)} of {tests} differences from control are larger than chance would explain at 95%, e.g. "
+                   f"the {arm} arm's {KPI_TITLES[k]} differs by {d:+.3f}; with {tests} comparisons, about "
+                   f"{tests / 20:.1f} would look this large by chance alone.")
     else:
         reading = ("No arm differs from control by more than chance would explain (95% intervals; bars show each "
                    "arm's mean and its interval).")
@@ -218,17 +220,25 @@ def experiment_chart(exp: dict) -> tuple[str, str] | None:
 
 # --- trends -------------------------------------------------------------------------
 def trend_chart(trends: dict) -> tuple[str, str] | None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     runs = trends["runs"]
     series = {m: v for m, v in trends["metrics"].items() if any(x is not None for x in v["values"])}
     if len(runs) < 2 or not series:
         return None
-    fig, axes = _figure(ncols=len(series), width=2.6 * len(series), height=2.8)
-    axes = axes if isinstance(axes, list) else [axes]
-    for ax, (m, v) in zip(axes, series.items()):
+    cols = 3
+    rows = -(-len(series) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(10, 2.8 * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax, (m, v) in zip(flat, series.items()):
         pts = [(d[5:], x) for d, x in zip(runs, v["values"]) if x is not None]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color="#34495e")
         ax.set_title(v["label"], fontsize=9)
         ax.tick_params(axis="x", labelsize=7, rotation=45)
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in flat[len(series):]:
+        ax.set_visible(False)
     fig.tight_layout()
     g = trends["metrics"]["exposure.artist_gini"]["values"]
     reading = (f"Over the last {len(runs)} runs the Gini of artist exposure went from {g[0]:.2f} to {g[-1]:.2f}."
@@ -263,7 +273,9 @@ def overrides_section(ov: dict) -> str:
     items = ov["items"]
     if not items:
         return "<h2>Governance overrides in force</h2><p class='reading'>No override was in force tonight.</p>"
-    rows = [{**r, "target": f"{r['target_name'] or r['target_id']} ({r['target_type']})"} for r in items]
+    rows = [{**r, "target": f"{r['target_name'] or r['target_id']} ({r['target_type']})",
+             "exposure_before": "no run before it" if r["before_ds"] is None else r["exposure_before"],
+             "exposure_change": "n/a" if r["before_ds"] is None else r["exposure_change"]} for r in items]
     table = _table(rows, [("target", "target"), ("action", "action"), ("reason", "reason"),
                           ("requested_by", "requested by"), ("start_ds", "from"), ("end_ds", "to"),
                           ("listeners_with_candidate", "listeners it was a candidate for"),
@@ -311,7 +323,8 @@ def write_governance_html(audit: dict, path: Path) -> Path:
         _section("Influence: where each top artist's plays started this week",
                  influence_chart(inf, "artists", lambda r: names.get(r["artist_id"]) or r["artist_id"]),
                  "No plays this week."),
-        _section("Influence by label", influence_chart(inf, "labels", lambda r: r["label_id"]), "No plays this week."),
+        _section("Influence by label", influence_chart(inf, "labels", lambda r: r.get("name") or r["label_id"]),
+                 "No plays this week."),
         _section(f"Experiment {audit['experiments']['experiment']}: what listeners did next, per arm",
                  experiment_chart(audit["experiments"]),
                  "No earlier playlists (or no arm with enough listeners) to compare yet."),

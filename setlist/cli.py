@@ -71,7 +71,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """Generate a few days, build history for the earlier ones, run every stage for the last."""
+    """Generate a few days, build history for the earlier ones, run every stage for the last.
+
+    The day before the last also gets candidates, playlists and an audit: the
+    reranker learns from what listeners did after those candidates, the audit
+    compares experiment arms on the listening that followed those playlists,
+    and the report has a previous run to show trends against."""
     from setlist.data.generate import generate
     from setlist.pipeline import run_all, run_stage
     cfg = _config(args)
@@ -85,9 +90,8 @@ def cmd_demo(args) -> int:
         run_stage("ingest", ds, cfg)
         run_stage("clean", ds, cfg)
     if anchor in days[:-1]:
-        # The reranker learns from what listeners did after the anchor's candidates.
-        run_stage("features", anchor, cfg)
-        run_stage("candidates", anchor, cfg)
+        for stage in ("features", "candidates", "playlists", "audit"):
+            run_stage(stage, anchor, cfg)
     run_all(last, cfg)
     seconds = time.perf_counter() - t0
     reports, exports = cfg.reports_dir(last), cfg.exports_dir(last)

@@ -86,12 +86,29 @@ def test_non_consenting_listeners_have_no_features_or_candidates(lake):
 def test_audit_report_and_exports(demo, lake):
     reports = demo.reports_dir(DEMO_END)
     audit = json.loads((reports / "audit.json").read_text())
-    assert {"exposure", "fairness", "policy", "inputs"} <= set(audit)
+    assert {"exposure", "popularity_bias", "fairness", "influence", "experiments", "overrides", "policy",
+            "inputs", "trends", "schema_version"} <= set(audit)
     assert 0 < audit["exposure"]["artist_gini"] < 1
     assert audit["inputs"]["gold.playlists"] == lake.version("gold", "playlists")
+    # every listener served tonight is in the popularity-bias averages
+    assert audit["popularity_bias"]["listeners"] == audit["exposure"]["playlists"]
+    shares = [b["exposure_share"] for b in audit["popularity_bias"]["buckets"]]
+    assert abs(sum(shares) - 1) < 1e-5
+    # every override in force tonight is disclosed, with its reason
+    from setlist.governance.overrides import in_force
+    expected = in_force(lake.read("silver", "governance_overrides", ds=DEMO_END), DEMO_END).count()
+    assert audit["overrides"]["in_force"] == expected > 0
+    assert all(o["reason"] for o in audit["overrides"]["items"])
+    # arms come from the previous night's playlists, KPIs from tonight's listening
+    assert audit["experiments"]["playlists_ds"] == "2026-11-22"
+    assert audit["trends"]["runs"][-1] == DEMO_END
     page = (reports / "governance.html").read_text()
-    assert page.count("data:image/png;base64,") >= 2
+    assert page.count("data:image/png;base64,") >= 8
     assert "Summary of verdicts" in page
+    for name in ("exposure_by_artist", "exposure_by_label", "popularity_buckets", "artist_group_fairness",
+                 "listener_group_quality", "influence_by_artist", "influence_by_label", "experiment_kpis",
+                 "overrides"):
+        assert (reports / f"{name}.csv").stat().st_size > 0, name
     bundles = sorted(p for p in demo.exports_dir(DEMO_END).iterdir() if p.is_dir())
     labels = lake.read("silver", "labels", ds=DEMO_END).count()
     assert len(bundles) == labels
