@@ -35,6 +35,14 @@ def _stamp(df, end: str):
     return df.withColumn("event_timestamp", known_at(end)).withColumn("created_timestamp", known_at(end))
 
 
+def _distinct(col):
+    """Distinct non-null values of ``col`` in the group. Several of these in one
+    aggregation stay one pass, where several countDistinct expand every row
+    once per distinct column."""
+    from pyspark.sql import functions as F
+    return F.size(F.collect_set(col)).cast("long")
+
+
 def _window(events, start: str, end: str):
     from pyspark.sql import functions as F
     return events.where((F.col("ds") >= start) & (F.col("ds") <= end))
@@ -66,12 +74,12 @@ def compute_user_profile(events, start: str, end: str, users, prefix: str):
     hour = F.hour("ts")
     aggs = [
         F.count("*").alias(f"{prefix}_plays"),
-        F.countDistinct("ds").alias(f"{prefix}_active_days"),
-        F.countDistinct("session_id").alias(f"{prefix}_sessions"),
+        _distinct("ds").alias(f"{prefix}_active_days"),
+        _distinct("session_id").alias(f"{prefix}_sessions"),
         F.avg(F.col("skipped").cast("double")).alias(f"{prefix}_skip_rate"),
         F.avg(F.col("completed").cast("double")).alias(f"{prefix}_completion_rate"),
-        (F.countDistinct("track_id") / F.count("*")).alias(f"{prefix}_novelty"),
-        (F.count("*") / F.countDistinct("session_id")).alias(f"{prefix}_session_plays"),
+        (_distinct("track_id") / F.count("*")).alias(f"{prefix}_novelty"),
+        (F.count("*") / _distinct("session_id")).alias(f"{prefix}_session_plays"),
         F.avg(F.dayofweek("ts").isin(1, 7).cast("double")).alias(f"{prefix}_weekend_share"),
     ]
     for part, (lo, hi) in DAY_PARTS.items():
@@ -116,9 +124,9 @@ def compute_track_popularity(events, start: str, end: str, tracks, placements):
         F.sum(in1.cast("long")).alias("track_plays_1d"),
         F.sum(in7.cast("long")).alias("track_plays_7d"),
         F.count("*").alias("track_plays_28d"),
-        F.countDistinct(F.when(in1, F.col("user_id"))).alias("track_listeners_1d"),
-        F.countDistinct(F.when(in7, F.col("user_id"))).alias("track_listeners_7d"),
-        F.countDistinct("user_id").alias("track_listeners_28d"),
+        _distinct(F.when(in1, F.col("user_id"))).alias("track_listeners_1d"),
+        _distinct(F.when(in7, F.col("user_id"))).alias("track_listeners_7d"),
+        _distinct("user_id").alias("track_listeners_28d"),
         F.avg(F.col("skipped").cast("double")).alias("track_skip_rate_28d"),
         F.avg(F.col("completed").cast("double")).alias("track_completion_rate_28d"),
     )
@@ -149,9 +157,9 @@ def compute_artist_stats(events, start: str, end: str, artists, labels, emerging
     d7, d14 = (e - timedelta(days=6)).isoformat(), (e - timedelta(days=13)).isoformat()
     ev = _window(events, start, end)
     agg = ev.groupBy("artist_id").agg(
-        F.countDistinct(F.when(F.col("ds") >= d7, F.col("user_id"))).alias("artist_listeners_7d"),
-        F.countDistinct(F.when((F.col("ds") >= d14) & (F.col("ds") < d7), F.col("user_id"))).alias("artist_listeners_prev_7d"),
-        F.countDistinct("user_id").alias("artist_listeners_28d"))
+        _distinct(F.when(F.col("ds") >= d7, F.col("user_id"))).alias("artist_listeners_7d"),
+        _distinct(F.when((F.col("ds") >= d14) & (F.col("ds") < d7), F.col("user_id"))).alias("artist_listeners_prev_7d"),
+        _distinct("user_id").alias("artist_listeners_28d"))
     out = (artists.select("artist_id", "label_id", "debut_year")
            .join(labels.select("label_id", F.col("kind").alias("artist_label_kind")), "label_id", "left")
            .join(agg, "artist_id", "left").fillna(0, ["artist_listeners_7d", "artist_listeners_prev_7d",
@@ -207,9 +215,13 @@ def compute_colistening(events, start: str, end: str, k: int, max_session_tracks
           .withColumn("i", F.row_number().over(Window.partitionBy("session_id").orderBy("first", "track_id")))
           .where(F.col("i") <= max_session_tracks).select("session_id", "track_id"))
     n = st.groupBy("track_id").agg(F.count("*").alias("n"))
-    a, b = st.alias("a"), st.alias("b")
-    pairs = (a.join(b, (F.col("a.session_id") == F.col("b.session_id")) & (F.col("a.track_id") < F.col("b.track_id")))
-             .groupBy(F.col("a.track_id").alias("x"), F.col("b.track_id").alias("y"))
+    # Pairs x < y inside each session from its sorted track list: one shuffle by
+    # session instead of a self-join on session_id.
+    sessions = st.groupBy("session_id").agg(F.array_sort(F.collect_list("track_id")).alias("t"))
+    pair_list = F.expr("flatten(transform(t, (x, i) -> "
+                       "transform(slice(t, i + 2, size(t)), y -> named_struct('x', x, 'y', y))))")
+    pairs = (sessions.select(F.explode(pair_list).alias("p"))
+             .groupBy(F.col("p.x").alias("x"), F.col("p.y").alias("y"))
              .agg(F.count("*").alias("co_sessions")))
     both = (pairs.select(F.col("x").alias("track_id"), F.col("y").alias("neighbour_id"), "co_sessions")
             .unionByName(pairs.select(F.col("y").alias("track_id"), F.col("x").alias("neighbour_id"), "co_sessions")))
