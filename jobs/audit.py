@@ -64,8 +64,11 @@ def _exposure(ctx, read, playlists, tracks):
     catalogue_kind = (tracks.join(labels.select("label_id", "kind"), "label_id", "left").groupBy("kind").count()
                       .toPandas().set_index("kind")["count"])
     catalogue_kind = (catalogue_kind / catalogue_kind.sum()).round(6).to_dict()
-    track_values = (tracks.select("track_id").join(by_track, "track_id", "left").fillna(0, ["exposure"])
-                    .select("exposure").toPandas()["exposure"])
+    by_track = (tracks.select("track_id", "title", "artist_id", "label_id").join(by_track, "track_id", "left")
+                .fillna(0, ["exposure", "impressions"]).toPandas())
+    by_track["share"] = metrics.shares(by_track["exposure"])
+    by_track = by_track.sort_values(["exposure", "track_id"], ascending=[False, True]).reset_index(drop=True)
+    track_values = by_track["exposure"]
     artist_c, label_c = metrics.concentration(by_artist["exposure"]), metrics.concentration(by_label["exposure"])
     summary = {
         "position_weight": "1/log2(1+position)",
@@ -82,7 +85,7 @@ def _exposure(ctx, read, playlists, tracks):
         "top_artists": by_artist.head(20)[["artist_id", "name", "exposure", "share"]].round(6).to_dict("records"),
         "top_labels": by_label.head(20)[["label_id", "name", "kind", "exposure", "share"]].round(6).to_dict("records"),
     }
-    return summary, by_artist, by_label, label_info
+    return summary, by_track, by_artist, by_label, label_info
 
 
 def _listener_quality(ctx, read, lake, ds, k):
@@ -164,7 +167,7 @@ def run(ctx) -> dict:
     tracks = read("silver", "tracks")
 
     ctx.log("exposure")
-    exposure, by_artist, by_label, label_info = _exposure(ctx, read, playlists, tracks)
+    exposure, by_track, by_artist, by_label, label_info = _exposure(ctx, read, playlists, tracks)
 
     ctx.log("popularity bias")
     catalogue = (tracks.select("track_id", "artist_id")
@@ -227,6 +230,7 @@ def run(ctx) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "audit.json").write_text(json.dumps(audit, indent=2, sort_keys=True, default=str))
     csvs = {
+        "exposure_by_track": by_track,
         "exposure_by_artist": by_artist.drop(columns=["self_declared_gender", "attributes_consent"]),
         "exposure_by_label": by_label,
         "popularity_buckets": buckets,

@@ -105,7 +105,7 @@ def test_audit_report_and_exports(demo, lake):
     page = (reports / "governance.html").read_text()
     assert page.count("data:image/png;base64,") >= 8
     assert "Summary of verdicts" in page
-    for name in ("exposure_by_artist", "exposure_by_label", "popularity_buckets", "artist_group_fairness",
+    for name in ("exposure_by_track", "exposure_by_artist", "exposure_by_label", "popularity_buckets", "artist_group_fairness",
                  "listener_group_quality", "influence_by_artist", "influence_by_label", "experiment_kpis",
                  "overrides"):
         assert (reports / f"{name}.csv").stat().st_size > 0, name
