@@ -3,9 +3,12 @@ governance overrides and their experiment arm's policy, sequence the result,
 and give every track a reason.
 
 Scoring runs on Spark (``mapInPandas`` with the current XGBoost model
-broadcast). Everything per listener runs in ``applyInPandas`` grouped by user
-(never a driver loop): ``setlist.jobs.playlist_policy`` chooses the tracks,
-``setlist.jobs.sequencing`` orders them. Rules that always hold: no two
+broadcast). Everything per listener runs on Spark too (never a driver loop):
+the pool is partitioned by listener, so all of a listener's candidates sit
+together in one partition, and each Arrow batch of a partition is turned into
+playlists (``build_playlists``): ``setlist.jobs.playlist_policy`` chooses each
+listener's tracks, ``setlist.jobs.sequencing`` orders the batch's lists
+together. Rules that always hold: no two
 adjacent tracks by one artist, at most ``playlists.max_per_artist`` per
 artist, excluded artists never appear; when the rules cannot be met the list
 ends early rather than break them.
@@ -39,62 +42,173 @@ def policy_config(pc) -> policy.PolicyConfig:
 
 
 def reason(row, controls: dict) -> str:
-    artist = row.artist_name or row.artist_id
-    if row.source == "explore":
+    return _reason(row.artist_name, row.artist_id, row.source, row.track_id, row.coli_seed_title,
+                   row.coli_seed_artist, row.listened, row.editorial_now, row.genre,
+                   controls.get("seed_track_ids") or [], controls.get("locked_artist_ids") or [])
+
+
+def _reason(artist_name, artist_id, source, track_id, coli_seed_title, coli_seed_artist, listened, editorial_now,
+            genre, seed_track_ids, locked_artist_ids) -> str:
+    artist = artist_name or artist_id
+    if source == "explore":
         return "something new to discover"
-    if row.track_id in (controls.get("seed_track_ids") or []):
+    if track_id in seed_track_ids:
         return "you asked to start with this track"
-    if row.artist_id in (controls.get("locked_artist_ids") or []):
+    if artist_id in locked_artist_ids:
         return f"you asked for more of {artist}"
-    if row.source == "coli" and isinstance(row.coli_seed_title, str):
-        return f"because you played {row.coli_seed_title} by {row.coli_seed_artist}"
-    if row.source == "new" and row.listened:
+    if source == "coli" and isinstance(coli_seed_title, str):
+        return f"because you played {coli_seed_title} by {coli_seed_artist}"
+    if source == "new" and listened:
         return f"new from {artist}, an artist you listen to"
-    if row.listened:
+    if listened:
         return f"because you listen to {artist}"
-    if row.editorial_now:
+    if editorial_now:
         return "editor's pick"
-    return {"als": "popular with listeners like you", "content": "matches the sound you like",
-            "genre_pop": f"popular in {row.genre}, a genre you play" if isinstance(row.genre, str)
-            else "popular with listeners like you",
-            "new": "a new release in a genre you play",
-            "familiar": "one of your recent favourites"}.get(row.source, "trending on Setlist this week")
+    if source == "genre_pop":
+        return f"popular in {genre}, a genre you play" if isinstance(genre, str) else "popular with listeners like you"
+    return _SOURCE_REASON.get(source, "trending on Setlist this week")
+
+
+_SOURCE_REASON = {"als": "popular with listeners like you", "content": "matches the sound you like",
+                  "new": "a new release in a genre you play", "familiar": "one of your recent favourites"}
+OUT_COLUMNS = [s.split()[0] for s in OUT_SCHEMA.split(", ")]
+# Columns read per listener besides the policy's (see ``playlist_policy.COLUMNS``).
+_READ = ("user_id", "tempo", "energy", "key", "mode", "artist_name", "coli_seed_title", "coli_seed_artist",
+         "listened", "editorial_now", "genre", "override_reason") + CONTROL_COLS
+
+
+def listener_controls(cand: dict) -> dict:
+    """A listener's controls from the first row of their candidate columns (lists never missing)."""
+    controls = {k: (cand[k][0] if k in cand else None) for k in CONTROL_COLS}
+    for k in CONTROL_COLS[1:]:
+        v = controls[k]
+        controls[k] = list(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else []
+    return controls
+
+
+def _choose(cand: dict, cfg: policy.PolicyConfig, ds: str):
+    """One listener's tracks before ordering (column arrays in, positions out):
+    (arm, controls, rows, scores, sources, propensities, head, frame, start)
+    where ``head`` (seeds kept in front as asked) and ``frame`` (the list to
+    sequence, opened by the last seed if any) index ``rows``; None when no
+    candidate is left."""
+    user = cand["user_id"][0]
+    controls = listener_controls(cand)
+    arm = policy.assign_arm(user, cfg.experiment, cfg.arms)
+    rows, scores, seeds = policy.select_rows(cand, controls, arm, cfg)
+    if not rows:
+        return None
+    tid = cand["track_id"]
+    is_seed = [tid[r] in seeds for r in rows]
+    sources = [cand["source"][r] for r in rows]
+    prop = policy.explore_rows(rows, scores, sources, is_seed, cand, cfg.exploration_share, user, ds,
+                               cfg.max_per_artist)
+    chosen = [tid[r] for r in rows]
+    seed_rows = [chosen.index(s) for s in seeds if s in chosen]
+    rest = [i for i in range(len(rows)) if i not in seed_rows]
+    return (arm, controls, rows, scores, sources, prop, seed_rows[:-1], seed_rows[-1:] + rest,
+            0 if seed_rows else None)
+
+
+def build_playlists(c: pd.DataFrame, cfg: policy.PolicyConfig, ds: str) -> pd.DataFrame:
+    """The playlists of every listener in ``c`` (enriched, scored candidates;
+    a listener's rows need not be next to each other), one row per track.
+
+    Per listener: choose the tracks (``_choose``), then all the lists are
+    sequenced together (``sequencing.order_many``), then each playlist is
+    laid out with a reason per track.
+    """
+    if c.empty:
+        return pd.DataFrame({k: pd.Series(dtype=t) for k, t in _OUT_DTYPES.items()})
+    codes, _ = pd.factorize(c["user_id"])
+    perm = np.argsort(codes, kind="stable")
+    codes = codes[perm]
+    cols = {k: c[k].to_numpy()[perm] for k in (*policy.COLUMNS, *_READ) if k in c}
+    cols["track_rank"] = policy.track_ranks(cols["track_id"])
+    for k in ("override_action", "override_reason"):
+        cols[k] = cols[k].astype(object) if k in cols else np.full(len(c), None, dtype=object)
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).tolist()
+    picks, lists = [], []
+    for lo, hi in zip(starts, starts[1:] + [len(c)]):
+        pick = _choose({k: v[lo:hi] for k, v in cols.items()}, cfg, ds)
+        if pick is None:
+            continue
+        rows = [lo + r for r in pick[2]]
+        fr = [rows[i] for i in pick[7]]
+        lists.append((cols["tempo"][fr], cols["energy"][fr], cols["key"][fr], cols["mode"][fr],
+                      cols["artist_id"][fr], pick[8]))
+        picks.append((rows, *pick[:2], *pick[3:8]))
+    orders = sequencing.order_many(lists, cfg.sequencing)
+    artist = cols["artist_id"]
+    out_rows, scores, sources, props, positions, arms, reasons = [], [], [], [], [], [], []
+    name, title, seed_artist = cols["artist_name"], cols["coli_seed_title"], cols["coli_seed_artist"]
+    listened, editorial, genre, tid = cols["listened"], cols["editorial_now"], cols["genre"], cols["track_id"]
+    for (rows, arm, controls, score, source, prop, head, frame), order in zip(picks, orders):
+        final = head + [frame[o] for o in order]
+        # Adjacent duplicates can only come from seeds the listener chose; keep their order, drop clashes after.
+        final = [final[0]] + [final[p] for p in range(1, len(final))
+                              if artist[rows[final[p]]] != artist[rows[final[p - 1]]]]
+        seed_ids, locked = controls["seed_track_ids"], controls["locked_artist_ids"]
+        for i in final:
+            r = rows[i]
+            out_rows.append(r)
+            reasons.append(_reason(name[r], artist[r], source[i], tid[r], title[r], seed_artist[r], listened[r],
+                                   editorial[r], genre[r], seed_ids, locked))
+        scores += [score[i] for i in final]
+        sources += [source[i] for i in final]
+        props += [float(prop[i]) for i in final]
+        positions += range(1, len(final) + 1)
+        arms += [arm.name] * len(final)
+    r = np.array(out_rows, dtype=np.int64)
+    position = np.array(positions, dtype=np.int32)
+    # One pass over every listed track: the cost from the track before, 0 for a playlist's first.
+    cost = sequencing.consecutive_costs(cols["tempo"][r], cols["energy"][r].astype(float), cols["key"][r],
+                                        cols["mode"][r], cfg.sequencing)
+    action, why = cols["override_action"][r], cols["override_reason"][r]
+    out = pd.DataFrame({
+        "user_id": cols["user_id"][r], "position": position, "track_id": tid[r], "artist_id": artist[r],
+        "score": np.array(scores, dtype=float), "source": sources, "reason": reasons, "arm": arms,
+        "propensity": np.array(props, dtype=float),
+        "transition_cost": np.where(position == 1, 0.0, np.r_[0.0, cost]),
+        "override": [f"{a}: {w}" if isinstance(a, str) else None for a, w in zip(action, why)],
+        "played_before": cols["played_before"][r]})
+    return out
+
+
+_OUT_DTYPES = {"user_id": object, "position": "int32", "track_id": object, "artist_id": object, "score": float,
+               "source": object, "reason": object, "arm": object, "propensity": float, "transition_cost": float,
+               "override": object, "played_before": bool}
 
 
 def build_playlist(c: pd.DataFrame, cfg: policy.PolicyConfig, ds: str) -> pd.DataFrame:
     """One listener's playlist from their enriched, scored candidates."""
-    user = c["user_id"].iat[0]
-    first = c.iloc[0]
-    controls = {k: (first[k] if k in c else None) for k in CONTROL_COLS}
-    for k in CONTROL_COLS[1:]:
-        v = controls[k]
-        controls[k] = list(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else []
-    arm = policy.assign_arm(user, cfg.experiment, cfg.arms)
-    chosen, seeds = policy.select(c, controls, arm, cfg)
-    if chosen.empty:
-        return pd.DataFrame(columns=[s.split()[0] for s in OUT_SCHEMA.split(", ")])
-    chosen["is_seed"] = chosen["track_id"].isin(seeds)
-    chosen, prop = policy.explore(chosen, c, cfg.exploration_share, user, ds, cfg.max_per_artist)
-    chosen = chosen.assign(propensity=prop)
-    seed_rows = [chosen.index[chosen["track_id"] == s][0] for s in seeds if (chosen["track_id"] == s).any()]
-    rest = [i for i in chosen.index if i not in seed_rows]
-    head = seed_rows[:-1]
-    frame = chosen.loc[seed_rows[-1:] + rest].reset_index(drop=True)
-    order = sequencing.order_tracks(frame, cfg.sequencing, start=0 if seed_rows else None)
-    final = pd.concat([chosen.loc[head], frame.iloc[order]], ignore_index=True)
-    # Adjacent duplicates can only come from seeds the listener chose; keep their order, drop clashes after.
-    keep = [0] + [i for i in range(1, len(final)) if final["artist_id"].iat[i] != final["artist_id"].iat[i - 1]]
-    final = final.iloc[keep].reset_index(drop=True)
-    wheel = [sequencing.camelot(k, m) for k, m in zip(final["key"], final["mode"])]
-    C = sequencing.transition_costs(final["tempo"], final["energy"].to_numpy(float), wheel, cfg.sequencing)
-    final["transition_cost"] = [0.0] + [float(C[i - 1, i]) for i in range(1, len(final))]
-    final["position"] = np.arange(1, len(final) + 1, dtype="int32")
-    final["arm"] = arm.name
-    final["reason"] = [reason(r, controls) for r in final.itertuples(index=False)]
-    final["override"] = [f"{a}: {r}" if isinstance(a, str) else None
-                         for a, r in zip(final["override_action"], final["override_reason"])]
-    cols = [s.split()[0] for s in OUT_SCHEMA.split(", ")]
-    return final[cols]
+    return build_playlists(c, cfg, ds)
+
+
+def playlists_on_spark(pool, cfg: policy.PolicyConfig, ds: str):
+    """Every listener's playlist, on Spark: the pool is partitioned by listener
+    (all of a listener's candidates in one partition, next to each other) and
+    each partition's Arrow batches become playlists, listener by listener."""
+    by_user = pool.repartition("user_id").sortWithinPartitions("user_id")
+    return by_user.mapInPandas(lambda batches: _stream(batches, cfg, ds), OUT_SCHEMA)
+
+
+def _stream(batches, cfg: policy.PolicyConfig, ds: str):
+    """Playlists of a partition sorted by listener. A batch may end in the
+    middle of a listener's rows: those wait for the next batch."""
+    carry = None
+    for batch in batches:
+        if carry is not None:
+            batch = pd.concat([carry, batch], ignore_index=True)
+        if batch.empty:
+            continue
+        users = batch["user_id"].to_numpy()
+        cut = len(users) - int(np.argmax(users[::-1] != users[-1])) if (users != users[-1]).any() else 0
+        carry = batch.iloc[cut:]
+        if cut:
+            yield build_playlists(batch.iloc[:cut], cfg, ds)
+    if carry is not None and len(carry):
+        yield build_playlists(carry, cfg, ds)
 
 
 def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, feature_names: list[str]):
@@ -229,12 +343,35 @@ def fallback_list(placements, popularity, tracks, ds: str, length: int, max_per_
     return out[["position", "track_id", "artist_id", "score", "source", "reason", "transition_cost"]]
 
 
-def run(ctx) -> dict:
+def scoring_input(ctx) -> tuple[pd.DataFrame, bytes | None, list[str], str | None]:
+    """What the reranker scores for ds: (candidates, with the model's Feast
+    features retrieved point-in-time when a model is current; the model as
+    XGBoost JSON bytes or None; its feature names; its version or None)."""
+    from setlist import featurestore
+    from setlist.models import ModelStore
+
+    ds = ctx.ds
+    booster, meta = ModelStore(ctx.config.models_dir / "reranker").load()
+    entity = ctx.lake.read("gold", "candidates", ds=ds).drop("ds").toPandas()
+    if booster is None:
+        return entity, None, [], None
+    entity["event_timestamp"] = featurestore.day_end(ds)
+    frame = featurestore.historical(featurestore.applied_store(ctx.config), entity)
+    return frame, bytes(booster.save_raw("json")), meta["features"], meta["version"]
+
+
+def rerank(spark, frame: pd.DataFrame, booster_raw: bytes | None, feature_names: list[str], top_n: int):
+    """Each listener's top ``top_n`` candidates by reranker score (ties by track_id), on Spark."""
     from pyspark.sql import functions as F
     from pyspark.sql import Window
-    from setlist import featurestore
+    scored = score_frame(spark, frame, booster_raw, feature_names)
+    top = Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("track_id"))
+    return scored.withColumn("_r", F.row_number().over(top)).where(F.col("_r") <= top_n).drop("_r")
+
+
+def run(ctx) -> dict:
+    from pyspark.sql import functions as F
     from setlist.contracts import conform
-    from setlist.models import ModelStore
 
     lake, ds, pc = ctx.lake, ctx.ds, ctx.config.playlists
     cfg = policy_config(pc)
@@ -242,21 +379,14 @@ def run(ctx) -> dict:
     consenting = users.where(F.col("personalisation_consent")).select("user_id")
     tracks = lake.read("silver", "tracks", ds=ds)
     cands = lake.read("gold", "candidates", ds=ds)
-    booster, meta = ModelStore(ctx.config.models_dir / "reranker").load()
-    version = meta["version"] if meta else None
-    entity = cands.drop("ds").toPandas()
-    if booster is not None:
-        entity["event_timestamp"] = featurestore.day_end(ds)
-        frame = featurestore.historical(featurestore.applied_store(ctx.config), entity)
+    frame, booster_raw, features, version = scoring_input(ctx)
+    if booster_raw is not None:
         ctx.log(f"scoring {len(frame):,} candidates with model {version}")
-        scored = score_frame(ctx.spark, frame, bytes(booster.save_raw("json")), meta["features"])
     else:
         ctx.log("no current model yet: ordering candidates by ALS score, then popularity")
-        scored = score_frame(ctx.spark, entity, None, [])
-    top = Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("track_id"))
-    scored = scored.withColumn("_r", F.row_number().over(top)).where(F.col("_r") <= pc.candidates_per_user).drop("_r")
+    scored = rerank(ctx.spark, frame, booster_raw, features, pc.candidates_per_user)
     pool = enrich(ctx, scored, consenting)
-    personal = (pool.groupBy("user_id").applyInPandas(lambda g: build_playlist(g, cfg, ds), OUT_SCHEMA)
+    personal = (playlists_on_spark(pool, cfg, ds)
                 .withColumn("personalised", F.lit(True)).withColumn("model_version", F.lit(version).cast("string")))
     fb = ctx.spark.createDataFrame(fallback_list(lake.read("silver", "editorial_placements", ds=ds),
                                                  lake.read("gold", "track_popularity", ds=ds), tracks, ds,
@@ -275,7 +405,7 @@ def run(ctx) -> dict:
     ctx.log(f"gold/playlists: {n:,} rows; {summary['users_served']:,} listeners "
             f"({summary['fallback_users']:,} non-personalised); mean transition cost "
             f"{summary['mean_transition_cost']:.3f}")
-    return {"rows_in": int(len(entity)), "rows_out": n, "rows_quarantined": 0, "model_version": version, **summary}
+    return {"rows_in": int(len(frame)), "rows_out": n, "rows_quarantined": 0, "model_version": version, **summary}
 
 
 def summarise(ctx, playlists) -> dict:

@@ -1,7 +1,7 @@
 """Sequencing for the playlists stage: turn a ranked list into a playlist.
 
-Pure functions over small per-listener frames (run inside Spark's
-``applyInPandas``, one listener at a time).
+Pure functions over per-listener lists (run on Spark by the playlists stage,
+a batch of listeners at a time: ``order_many`` orders a batch's lists together).
 
 * Camelot wheel: a key (pitch class 0–11) and mode (1 major, 0 minor) map to
   a wheel number 1–12 and letter B (major) / A (minor). Harmonic distance =
@@ -20,6 +20,7 @@ Pure functions over small per-listener frames (run inside Spark's
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -56,19 +57,67 @@ def harmonic_distance(a, b) -> int:
     return min(steps, 12 - steps) + (a[1] != b[1])
 
 
-def transition_costs(tempo, energy, wheel, cfg: SequencingConfig) -> np.ndarray:
-    """Matrix C[i, j] of the cost of playing track j right after track i."""
-    t, e = np.asarray(tempo, float), np.asarray(energy, float)
-    dt = np.minimum(np.abs(t[:, None] - t[None, :]) / 60.0, 1.0)
-    de = np.abs(e[:, None] - e[None, :])
-    dt, de = np.nan_to_num(dt, nan=0.5), np.nan_to_num(de, nan=0.5)
+def camelot_codes(key, mode) -> tuple[np.ndarray, np.ndarray]:
+    """``camelot`` over arrays: (wheel number, -1 when key or mode is unknown; letter is B)."""
+    k, m = np.asarray(key, dtype=float), np.asarray(mode, dtype=float)
+    known = ~(np.isnan(k) | np.isnan(m))
+    k = np.where(known, np.trunc(k), 0).astype(np.int64)
+    major = np.where(known, np.trunc(m), 0).astype(np.int64) == 1
+    tonic = np.where(major, k, (k + 3) % 12)
+    return np.where(known, (tonic * 7 % 12 + 7) % 12 + 1, -1), known & major
+
+
+def _wheel_codes(wheel) -> tuple[np.ndarray, np.ndarray]:
     num = np.array([w[0] if w else -1 for w in wheel])
     letter = np.array([w[1] == "B" if w else False for w in wheel])
-    steps = np.abs(num[:, None] - num[None, :]) % 12
-    dk = np.minimum(steps, 12 - steps) + (letter[:, None] != letter[None, :])
-    unknown = (num[:, None] < 0) | (num[None, :] < 0)
+    return num, letter
+
+
+def _finite(x: np.ndarray, fill: float) -> np.ndarray:
+    """``np.nan_to_num(x, nan=fill)``, skipped when every value is finite."""
+    return x if np.isfinite(x).all() else np.nan_to_num(x, nan=fill)
+
+
+def _costs(t, e, num, letter, cfg: SequencingConfig, pairs=None) -> np.ndarray:
+    """The transition cost formula: for every ordered pair of tracks (the last
+    axis against itself, so a stack of lists gives a stack of matrices) or, with
+    ``pairs``, for the given (from, to) positions. Each pair gets the same
+    float whichever way it is computed."""
+    if pairs is None:
+        ta, tb, ea, eb = t[..., :, None], t[..., None, :], e[..., :, None], e[..., None, :]
+        na, nb, la, lb = num[..., :, None], num[..., None, :], letter[..., :, None], letter[..., None, :]
+    else:
+        i, j = pairs
+        ta, tb, ea, eb, na, nb, la, lb = t[i], t[j], e[i], e[j], num[i], num[j], letter[i], letter[j]
+    dt = _finite(np.minimum(np.abs(ta - tb) / 60.0, 1.0), 0.5)
+    de = _finite(np.abs(ea - eb), 0.5)
+    steps = np.abs(na - nb) % 12
+    dk = np.minimum(steps, 12 - steps) + (la != lb)
+    unknown = (na < 0) | (nb < 0)
     dk = np.where(unknown, 3, dk) / 7.0
     return cfg.w_tempo * dt + cfg.w_energy * de + cfg.w_key * dk
+
+
+def transition_costs(tempo, energy, wheel, cfg: SequencingConfig) -> np.ndarray:
+    """Matrix C[i, j] of the cost of playing track j right after track i."""
+    num, letter = _wheel_codes(wheel)
+    return _costs(np.asarray(tempo, float), np.asarray(energy, float), num, letter, cfg)
+
+
+def transition_matrix(tempo, energy, key, mode, cfg: SequencingConfig) -> np.ndarray:
+    """``transition_costs`` from raw key and mode columns."""
+    num, letter = camelot_codes(key, mode)
+    return _costs(np.asarray(tempo, float), np.asarray(energy, float), num, letter, cfg)
+
+
+def consecutive_costs(tempo, energy, key, mode, cfg: SequencingConfig) -> np.ndarray:
+    """Cost of each transition of a played list: entry i is track i → track i + 1."""
+    n = len(tempo)
+    if n < 2:
+        return np.zeros(0)
+    num, letter = camelot_codes(key, mode)
+    idx = np.arange(n - 1)
+    return _costs(np.asarray(tempo, float), np.asarray(energy, float), num, letter, cfg, pairs=(idx, idx + 1))
 
 
 def arc_targets(n: int, cfg: SequencingConfig) -> np.ndarray:
@@ -89,67 +138,199 @@ def _valid(order, artists) -> bool:
 
 def order_tracks(frame: pd.DataFrame, cfg: SequencingConfig, start: int | None = None) -> list[int]:
     """Row indices of ``frame`` (already the chosen tracks) in playlist order."""
-    n = len(frame)
-    if n <= 2:
-        idx = list(range(n))
-        if start is not None and start in idx:
-            idx.remove(start)
-            idx.insert(0, start)
-        return idx if _valid(idx, frame["artist_id"].to_numpy()) else list(range(n))
-    artists = frame["artist_id"].to_numpy()
-    energy = frame["energy"].to_numpy(dtype=float)
-    wheel = [camelot(k, m) for k, m in zip(frame["key"], frame["mode"])]
-    C = transition_costs(frame["tempo"], energy, wheel, cfg)
-    first = start if start is not None else 0
-    order = [first]
-    free = np.ones(n, bool)
-    free[first] = False
-    same = artists[:, None] == artists[None, :]
-    for _ in range(n - 1):
-        cur = order[-1]
-        # Another artist first, then the cheapest transition; argmin keeps the lowest index on ties.
-        cost = np.where(free, C[cur] + 1e6 * same[cur], np.inf)
-        nxt = int(np.argmin(cost))
-        order.append(nxt)
-        free[nxt] = False
-    if not _valid(order, artists):
-        # Greedy can corner itself; fall back to the relevance order repaired by swaps.
-        order = _repair(list(range(n)), artists, fixed_first=start is not None)
-    return two_opt(order, C, energy, artists, cfg)
+    return order_indices(frame["tempo"].to_numpy(), frame["energy"].to_numpy(dtype=float), frame["key"].to_numpy(),
+                         frame["mode"].to_numpy(), frame["artist_id"].to_numpy(), cfg, start)
+
+
+def order_indices(tempo, energy, key, mode, artists, cfg: SequencingConfig, start: int | None = None) -> list[int]:
+    """``order_tracks`` over column arrays (one entry per chosen track)."""
+    return order_many([(tempo, energy, key, mode, artists, start)], cfg)[0]
+
+
+def order_many(lists, cfg: SequencingConfig) -> list[list[int]]:
+    """Playlist order of many lists at once, each as ``order_tracks`` orders it.
+
+    ``lists`` holds one (tempo, energy, key, mode, artist_id, start) tuple of
+    column arrays per list. Lists of the same length are ordered together:
+    the greedy construction and the 2-opt moves run as numpy operations over
+    the whole stack, which is what makes a night of listeners fast.
+    """
+    out: list = [None] * len(lists)
+    by_length: dict = {}
+    for n_list, (tempo, energy, key, mode, artists, start) in enumerate(lists):
+        n = len(artists)
+        if n <= 2:
+            idx = list(range(n))
+            if start is not None and start in idx:
+                idx.remove(start)
+                idx.insert(0, start)
+            out[n_list] = idx if _valid(idx, np.asarray(artists, dtype=object)) else list(range(n))
+        else:
+            by_length.setdefault(n, []).append(n_list)
+    for n, members in by_length.items():
+        stack = [lists[m] for m in members]
+        codes: dict = {}
+        artist = np.array([[codes.setdefault(a, len(codes)) for a in s[4]] for s in stack])
+        energy = np.array([np.asarray(s[1], dtype=float) for s in stack])
+        num, letter = camelot_codes(np.array([np.asarray(s[2], dtype=float) for s in stack]),
+                                    np.array([np.asarray(s[3], dtype=float) for s in stack]))
+        C = _costs(np.array([np.asarray(s[0], dtype=float) for s in stack]), energy, num, letter, cfg)
+        same = artist[:, :, None] == artist[:, None, :]
+        first = np.array([s[5] if s[5] is not None else 0 for s in stack])
+        orders = _greedy(C, same, first)
+        rows = np.arange(len(stack))
+        broken = same[rows[:, None], orders[:, :-1], orders[:, 1:]].any(axis=1)
+        for b in np.flatnonzero(broken):
+            # Greedy can corner itself; fall back to the relevance order repaired by swaps.
+            orders[b] = _repair(list(range(n)), artist[b], fixed_first=stack[b][5] is not None)
+        orders = _two_opt(orders, C, same, energy, cfg)
+        for m, o in zip(members, orders.tolist()):
+            out[m] = o
+    return out
+
+
+def _greedy(C: np.ndarray, same: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Nearest-neighbour construction for a stack of lists: from ``first``,
+    another artist first, then the cheapest transition (argmin keeps the
+    lowest index on ties). Placed tracks cost infinity, so a step is one
+    argmin per list."""
+    B, n, _ = C.shape
+    rows = np.arange(B)
+    step = C + 1e6 * same
+    step[rows, :, first] = np.inf
+    orders = np.empty((B, n), dtype=np.int64)
+    orders[:, 0] = cur = first
+    for s in range(1, n):
+        cur = step[rows, cur].argmin(axis=1)
+        orders[:, s] = cur
+        step[rows, :, cur] = np.inf
+    return orders
+
+
+@functools.lru_cache(maxsize=64)
+def _move_grid(n: int):
+    """Every 2-opt move on n tracks, in scan order (i, then j), as index arrays.
+
+    Move (i, j), 1 <= i < j <= n - 1 (the start stays put), reverses
+    positions i..j. ``anti`` lays out an n x n matrix (flattened, with a zero
+    appended at n·n) by anti-diagonal: row s holds entries (k, s - k).
+    """
+    r, c = np.triu_indices(n - 1, k=1)
+    i, j = r + 1, c + 1
+    s, k = np.arange(2 * n - 1)[:, None], np.arange(n)[None, :]
+    inside = (s - k >= 0) & (s - k < n)
+    anti = np.where(inside, k * n + (s - k), n * n)
+    return i, j, anti, (i + j) * n + j, (i + j) * n + i - 1
+
+
+def _move_deltas(orders: np.ndarray, lists: np.ndarray, Cp: np.ndarray, Cb: np.ndarray, e: np.ndarray,
+                 target: np.ndarray, w_arc: float, grid) -> np.ndarray:
+    """Cost change of every 2-opt move of each listed order (rows of ``orders``).
+
+    Reversing positions i..j of order o changes the transitions a→b and c→d
+    (a = o[i-1], b = o[i], c = o[j], d = o[j+1]) into a→c and b→d, and the arc
+    cost of the segment by sum over k in [i, j] of Q[k, i + j - k] with
+    Q[k, p] = |e[o[p]] - target[k]| - |e[o[k]] - target[k]|: a sum along an
+    anti-diagonal of Q, read off prefix sums. Transitions into the same artist
+    cost 1e6 more (``Cb``), so moves that break the artist rule look bad.
+    """
+    i, j, anti, end, before = grid
+    B, n = orders.shape
+    padded = np.concatenate([orders, np.full((B, 1), n)], axis=1)   # position n: no next track, cost 0
+    base = (lists * (n + 1) * (n + 1))[:, None]
+    a, b, c, d = orders[:, i - 1], orders[:, i], orders[:, j], padded[:, j + 1]
+    flat = lambda x, y: base + x * (n + 1) + y  # noqa: E731
+    Cb, Cp = Cb.reshape(-1), Cp.reshape(-1)
+    delta = Cb[flat(a, c)] - Cp[flat(a, b)] + Cb[flat(b, d)] - Cp[flat(c, d)]
+    R = np.abs(np.take_along_axis(e[lists], orders, axis=1)[:, None, :] - target[None, :, None])
+    Q = (R - np.diagonal(R, axis1=1, axis2=2)[:, :, None]).reshape(B, n * n)
+    sums = np.cumsum(np.concatenate([Q, np.zeros((B, 1))], axis=1)[:, anti], axis=2).reshape(B, -1)
+    return delta + w_arc * (sums[:, end] - sums[:, before])
 
 
 def two_opt(order, C, energy, artists, cfg: SequencingConfig) -> list[int]:
-    """Reverse segments while that lowers the total cost and keeps the rules.
+    """Reverse segments while that lowers the total cost and keeps the rules
+    (see ``_two_opt``); one list."""
+    codes: dict = {}
+    artist = np.array([codes.setdefault(a, len(codes)) for a in artists])
+    return _two_opt(np.array([order]), np.asarray(C)[None], (artist[:, None] == artist[None, :])[None],
+                    np.asarray(energy, dtype=float)[None], cfg)[0].tolist()
 
-    C is symmetric, so reversing order[i..j] only changes the two boundary
-    transitions and the arc cost of the segment: each move is evaluated in
-    O(segment) instead of re-costing the whole list.
+
+def _two_opt(orders: np.ndarray, C: np.ndarray, same: np.ndarray, energy: np.ndarray,
+             cfg: SequencingConfig) -> np.ndarray:
+    """2-opt for a stack of lists of one length: reverse segments while that
+    lowers the total cost (transitions + arc) and keeps the rules.
+
+    Per list: first improvement in scan order (i ascending, then j), the
+    start fixed, at most ``max_passes`` passes, stopping after a pass without
+    a move. C is symmetric, so a move only changes the two boundary
+    transitions and the arc cost of the segment. Every list's moves are
+    costed at once (``_move_deltas``); a move is taken when its cost change is
+    below -1e-12, and when that change is within rounding of -1e-12 it is
+    recomputed move by move (``_exact_delta``), so the moves taken are those
+    of a scan that costs one move at a time.
     """
-    n = len(order)
-    e = np.nan_to_num(np.asarray(energy, float), nan=0.5)
+    orders = np.array(orders, dtype=np.int64)
+    B, n = orders.shape
+    if n < 3 or cfg.max_passes <= 0:
+        return orders
+    e = _finite(np.asarray(energy, dtype=float), 0.5)
     target = arc_targets(n, cfg)
-    order = list(order)
-    for _ in range(cfg.max_passes):
-        improved = False
-        for i in range(1, n - 1):
-            for j in range(i + 1, n):
-                a, b, c = order[i - 1], order[i], order[j]
-                d = order[j + 1] if j + 1 < n else None
-                if artists[a] == artists[c] or (d is not None and artists[b] == artists[d]):
-                    continue
-                delta = C[a, c] - C[a, b]
-                if d is not None:
-                    delta += C[b, d] - C[c, d]
-                seg = order[i:j + 1]
-                old_arc = np.abs(e[seg] - target[i:j + 1]).sum()
-                new_arc = np.abs(e[seg[::-1]] - target[i:j + 1]).sum()
-                delta += cfg.w_arc * (new_arc - old_arc)
-                if delta < -1e-12:
-                    order[i:j + 1] = seg[::-1]
-                    improved = True
-        if not improved:
-            break
-    return order
+    grid = _move_grid(n)
+    i_of, j_of = grid[0], grid[1]
+    Cp = np.zeros((B, n + 1, n + 1))
+    Cp[:, :n, :n] = C
+    Cb = Cp.copy()
+    Cb[:, :n, :n] += 1e6 * same
+    # Rounding in the vectorised sums is far below this band (about 1e-15 of the costs' scale).
+    scale = 1.0 + 4 * np.abs(C).max() + 2 * abs(cfg.w_arc) * n * np.abs(e[..., None] - target).max()
+    band = 1e-9 * scale
+    threshold = -1e-12
+    scan = np.zeros(B, dtype=np.int64)           # the next move to try, per list
+    passes = np.zeros(B, dtype=np.int64)
+    improved = np.zeros(B, dtype=bool)
+    active = np.arange(B)
+    while len(active):
+        delta = _move_deltas(orders[active], active, Cp, Cb, e, target, cfg.w_arc, grid)
+        maybe = (delta < threshold + band) & (np.arange(len(i_of))[None, :] >= scan[active][:, None])
+        found = maybe.any(axis=1)
+        first = maybe.argmax(axis=1)
+        still = np.ones(len(active), dtype=bool)
+        for k, b in enumerate(active.tolist()):
+            if not found[k]:                     # end of a pass
+                if improved[b] and passes[b] + 1 < cfg.max_passes:
+                    passes[b] += 1
+                    scan[b], improved[b] = 0, False
+                else:
+                    still[k] = False
+                continue
+            q = int(first[k])
+            i, j = int(i_of[q]), int(j_of[q])
+            o = orders[b]
+            scan[b] = q + 1
+            if same[b, o[i - 1], o[j]] or (j + 1 < n and same[b, o[i], o[j + 1]]):
+                continue
+            if delta[k, q] < threshold - band or \
+                    _exact_delta(o.tolist(), i, j, C[b], e[b], target, cfg.w_arc) < threshold:
+                o[i:j + 1] = o[i:j + 1][::-1].copy()
+                improved[b] = True
+        active = active[still]
+    return orders
+
+
+def _exact_delta(order, i, j, C, e, target, w_arc) -> float:
+    """The cost change of reversing order[i..j], costed on its own."""
+    n = len(order)
+    a, b, c = order[i - 1], order[i], order[j]
+    d = order[j + 1] if j + 1 < n else None
+    delta = C[a, c] - C[a, b]
+    if d is not None:
+        delta += C[b, d] - C[c, d]
+    seg = order[i:j + 1]
+    old_arc = np.abs(e[seg] - target[i:j + 1]).sum()
+    new_arc = np.abs(e[seg[::-1]] - target[i:j + 1]).sum()
+    return delta + w_arc * (new_arc - old_arc)
 
 
 def _repair(order, artists, fixed_first: bool):

@@ -166,3 +166,61 @@ def test_reasons_only_name_what_the_listener_did():
     assert r(source="genre_pop") == "popular in jazz, a genre you play"
     assert r(editorial_now=True) == "editor's pick"
     assert playlists.reason(row(), {"seed_track_ids": ["t1"]}) == "you asked to start with this track"
+
+
+def test_two_opt_follows_the_energy_arc():
+    # Transitions cost nothing (all weights 0 but the arc's): greedy keeps index order 0, 1, 2 with energies
+    # 0.4, 0.4, 0.8 against the arc 0.4, 0.8, 0.4 (cost 0.8); reversing positions 1..2 costs 0.
+    cfg = sequencing.SequencingConfig(w_tempo=0, w_energy=0, w_key=0, w_arc=1.0)
+    three = pd.DataFrame({"artist_id": ["a", "b", "c"], "tempo": 120.0, "energy": [0.4, 0.4, 0.8], "key": 0, "mode": 1})
+    assert sequencing.order_tracks(three, cfg) == [0, 2, 1]
+    assert sequencing.order_tracks(three, cfg, start=1) == [1, 2, 0]
+    as_lists = (three["tempo"], three["energy"], three["key"], three["mode"], three["artist_id"])
+    two = (np.array([120.0, 90]), np.array([0.5, 0.5]), np.array([0, 0]), np.array([1, 1]), np.array(["a", "b"]))
+    assert sequencing.order_many([(*as_lists, None), (*two, 1), (*as_lists, 1)], cfg) == [[0, 2, 1], [1, 0], [1, 2, 0]]
+
+
+def test_transition_cost_of_consecutive_tracks():
+    cfg = sequencing.SequencingConfig(w_tempo=1, w_energy=2, w_key=1)
+    # C major (8B) -> A minor (8A) -> unknown key: harmonic distances 1 and 3 (unknown)
+    got = sequencing.consecutive_costs(np.array([120, 150, 150]), np.array([0.2, 0.7, 0.7]), np.array([0, 9, np.nan]),
+                                       np.array([1, 0, 1]), cfg)
+    assert got.tolist() == pytest.approx([30 / 60 + 2 * 0.5 + 1 / 7, 0 + 0 + 3 / 7])
+
+
+def test_a_batch_of_listeners_gets_the_playlists_each_gets_alone():
+    arms = (policy.Arm("control", 0.5), policy.Arm("fair", 0.5, policy="fair", target_share=0.5))
+    cfg = policy.PolicyConfig(length=10, max_per_artist=2, arms=arms, exploration_share=0.2)
+    pools = [pool(40, artists=12, seed=s, user=f"u{s}") for s in range(6)]
+    pools[1] = with_controls(pools[1], seed_track_ids=["t005"], novelty=0.5)
+    alone = pd.concat([playlists.build_playlist(p, cfg, "2026-11-23") for p in pools], ignore_index=True)
+    mixed = pd.concat(pools, ignore_index=True).sample(frac=1.0, random_state=0)
+    together = playlists.build_playlists(mixed, cfg, "2026-11-23")
+    pd.testing.assert_frame_equal(together.sort_values(["user_id", "position"]).reset_index(drop=True), alone)
+    assert (together.loc[together["position"] == 1, "transition_cost"] == 0).all()
+    assert set(together["arm"]) == {"control", "fair"}
+
+
+POOL_DDL = ("user_id string, track_id string, artist_id string, score double, source string, coli_seed_track_id string, "
+            "title string, genre string, release_date date, tempo double, energy double, key long, mode long, "
+            "artist_name string, track_plays_7d long, editorial_now boolean, played_before boolean, listened boolean, "
+            "protected boolean, under_exposed boolean, override_action string, override_reason string, "
+            "coli_seed_title string, coli_seed_artist string, novelty double, locked_artist_ids array<string>, "
+            "locked_eras array<string>, seed_track_ids array<string>, excluded_artist_ids array<string>")
+
+
+def test_on_spark_listeners_split_across_arrow_batches_get_their_own_playlists(spark):
+    cfg = policy.PolicyConfig(length=10, max_per_artist=2, arms=(policy.Arm("control", 1.0),), exploration_share=0.1)
+    pools = [pool(40, artists=12, seed=s, user=f"u{s}") for s in range(5)]
+    pools[2] = with_controls(pools[2], seed_track_ids=["t007", "t001"], excluded_artist_ids=["a03"], novelty=0.3)
+    df = pd.concat(pools, ignore_index=True)
+    df["release_date"] = df["release_date"].dt.date
+    expected = playlists.build_playlists(df, cfg, "2026-11-23")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")    # every listener spans several batches
+    try:
+        got = playlists.playlists_on_spark(spark.createDataFrame(df, POOL_DDL), cfg, "2026-11-23").toPandas()
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    got = got.sort_values(["user_id", "position"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert got.groupby("user_id").size().to_dict() == {f"u{s}": 10 for s in range(5)}
