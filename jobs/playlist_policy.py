@@ -25,7 +25,8 @@ best-scored protected track whenever the constraint binds.
 
 Experiments: a listener's arm is fixed by sha256(user_id:experiment) mod
 10,000 against the arms' cumulative weights. Exploration: a share of
-positions goes to a uniformly drawn under-exposed candidate, drawn with a
+positions goes to a uniformly drawn under-exposed candidate (not by an
+excluded artist, not suppressed), drawn with a
 generator seeded by (user, ds); such rows carry propensity 1/|pool|, every
 other row propensity 1.
 """
@@ -246,7 +247,7 @@ def select(c: pd.DataFrame, controls: dict, arm: Arm, cfg: PolicyConfig) -> tupl
 
 
 def explore_rows(rows: list, scores: list, sources: list, is_seed: list, cand: dict, share: float, user_id: str,
-                 ds: str, max_per_artist: int) -> np.ndarray:
+                 ds: str, max_per_artist: int, excluded_artist_ids=()) -> np.ndarray:
     """``explore`` over column arrays. ``rows``, ``scores``, ``sources`` and
     ``is_seed`` describe the chosen tracks and are updated in place; returns
     the propensities."""
@@ -256,9 +257,11 @@ def explore_rows(rows: list, scores: list, sources: list, is_seed: list, cand: d
     if k == 0 or n == 0:
         return prop
     tid, artist = cand["track_id"], cand["artist_id"]
-    chosen = set(tid[rows])
-    pool = np.flatnonzero(cand["under_exposed"].astype(bool)
-                          & np.fromiter((t not in chosen for t in tid), bool, len(tid)))
+    chosen, excluded = set(tid[rows]), set(excluded_artist_ids)
+    # Exploration draws only what the listener's exclusions and the suppress overrides allow.
+    allowed = np.fromiter((t not in chosen and a not in excluded for t, a in zip(tid, artist)), bool, len(tid))
+    pool = np.flatnonzero(cand["under_exposed"].astype(bool) & allowed
+                          & (np.asarray(cand["override_action"], dtype=object) != "suppress"))
     if not len(pool):
         return prop
     # The same sort (and tie order) as pandas' sort_values("track_id").
@@ -280,15 +283,17 @@ def explore_rows(rows: list, scores: list, sources: list, is_seed: list, cand: d
     return prop
 
 
-def explore(chosen: pd.DataFrame, c: pd.DataFrame, share: float, user_id: str, ds: str, max_per_artist: int):
+def explore(chosen: pd.DataFrame, c: pd.DataFrame, share: float, user_id: str, ds: str, max_per_artist: int,
+            excluded_artist_ids=()):
     """Swap round(share · n) of the lowest-scored, non-seed positions for
-    uniformly drawn under-exposed candidates; returns (frame, propensities)."""
+    uniformly drawn under-exposed candidates (never an excluded artist or a
+    suppressed track); returns (frame, propensities)."""
     cand = candidate_arrays(c)
     pos = {t: i for i, t in reversed(list(enumerate(cand["track_id"])))}
     rows = [pos[t] for t in chosen["track_id"]]
     scores, sources = chosen["score"].astype(float).tolist(), chosen["source"].tolist()
     is_seed = chosen["is_seed"].tolist()
-    prop = explore_rows(rows, scores, sources, is_seed, cand, share, user_id, ds, max_per_artist)
+    prop = explore_rows(rows, scores, sources, is_seed, cand, share, user_id, ds, max_per_artist, excluded_artist_ids)
     out = c.iloc[rows].reset_index(drop=True)
     out["score"], out["source"], out["is_seed"] = np.array(scores, dtype=float), sources, is_seed
     return out[list(chosen.columns)], prop

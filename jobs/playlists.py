@@ -102,7 +102,7 @@ def _choose(cand: dict, cfg: policy.PolicyConfig, ds: str):
     is_seed = [tid[r] in seeds for r in rows]
     sources = [cand["source"][r] for r in rows]
     prop = policy.explore_rows(rows, scores, sources, is_seed, cand, cfg.exploration_share, user, ds,
-                               cfg.max_per_artist)
+                               cfg.max_per_artist, controls["excluded_artist_ids"])
     chosen = [tid[r] for r in rows]
     seed_rows = [chosen.index(s) for s in seeds if s in chosen]
     rest = [i for i in range(len(rows)) if i not in seed_rows]

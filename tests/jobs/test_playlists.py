@@ -104,7 +104,13 @@ def test_listener_controls_are_honoured(seed, novelty, excluded, locked, seeds, 
     if novelty is not None and len(out) == CFG.length:
         new = (~out["played_before"]).sum()
         forced = len(seed_ids) + len(locked_ids) + len(eras)
-        assert abs(new - round(novelty * CFG.length)) <= max(1, forced)
+        # The asked count, bounded by what the allowed candidates hold under the per-artist cap.
+        allowed = df[~df["artist_id"].isin(excluded_ids)]
+        def most(frame):
+            return int(frame.groupby("artist_id").size().clip(upper=CFG.max_per_artist).sum())
+        can_new, can_old = most(allowed[~allowed["played_before"]]), most(allowed[allowed["played_before"]])
+        target = min(max(round(novelty * CFG.length), CFG.length - can_old), can_new)
+        assert abs(new - target) <= max(1, forced)
 
 
 def test_novelty_is_exact_without_other_constraints():
@@ -224,3 +230,17 @@ def test_on_spark_listeners_split_across_arrow_batches_get_their_own_playlists(s
     got = got.sort_values(["user_id", "position"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
     assert got.groupby("user_id").size().to_dict() == {f"u{s}": 10 for s in range(5)}
+
+
+def test_exploration_never_draws_an_excluded_artist_or_a_suppressed_track():
+    cfg = policy.PolicyConfig(length=10, max_per_artist=2, arms=(policy.Arm("control", 1.0),), exploration_share=0.2)
+    df = with_controls(pool(60, artists=30), excluded_artist_ids=["a01"])
+    df["under_exposed"] = df["track_id"].isin(["t001", "t031", "t010", "t020", "t021"])   # t001, t031: artist a01
+    df.loc[df["track_id"] == "t010", ["override_action", "override_reason"]] = ["suppress", "rights dispute"]
+    df.loc[df["track_id"].isin(["t020", "t021"]), "score"] = -10.0       # never chosen on score
+    out = playlists.build_playlist(df, cfg, "2026-11-23")
+    explored = out[out["source"] == "explore"]
+    # two slots, two allowed tracks: the first drawn from 2 (propensity 1/2), the second from the 1 left
+    assert set(explored["track_id"]) == {"t020", "t021"}
+    assert sorted(explored["propensity"]) == [0.5, 1.0]
+    assert "a01" not in set(out["artist_id"]) and "t010" not in set(out["track_id"])
