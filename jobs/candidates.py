@@ -85,11 +85,13 @@ def als_candidates(matrix, users, k: int, rank: int, reg: float, alpha: float,
 def colistening_candidates(recent, neighbours, k: int):
     """``recent``: (user_id, track_id) played lately; ``neighbours``: gold.track_colistening."""
     from pyspark.sql import functions as F
+    from setlist.jobs.features import DECIMALS
     seeds = recent.select("user_id", F.col("track_id").alias("seed")).distinct()
     nb = neighbours.select(F.col("track_id").alias("seed"), F.col("neighbour_id").alias("track_id"), "score")
     scored = seeds.join(nb, "seed").groupBy("user_id", "track_id").agg(
-        # Rounded: a float sum's last bits depend on shuffle order, and ranks must not.
-        F.round(F.sum("score"), 9).alias("score"),
+        # The neighbour scores carry DECIMALS places, so their exact sum does too:
+        # rounded to DECIMALS, the float sum is the same whatever the shuffle order.
+        F.round(F.sum("score"), DECIMALS).alias("score"),
         F.max_by("seed", F.struct("score", F.col("seed"))).alias("coli_seed_track_id"))
     return _rank(scored, "coli", k, keep=("coli_seed_track_id",))
 
