@@ -47,7 +47,7 @@ import scipy.sparse as sp
 
 from setlist.baselines import binarize
 
-GENERATORS = ("als", "ease", "colistening", "sar", "popularity", "recent", "artist", "trending")
+GENERATORS = ("als", "ease", "colistening", "sar", "popularity", "recent", "artist", "trending", "name")
 
 
 def candidate_frame(generated: dict, users: np.ndarray) -> pd.DataFrame:
@@ -72,30 +72,36 @@ def candidate_frame(generated: dict, users: np.ndarray) -> pd.DataFrame:
     return frame.sort_values(["user", "item"], kind="stable").reset_index(drop=True)
 
 
-def profile_similarity(frame: pd.DataFrame, x: sp.csr_matrix, profile: sp.csr_matrix,
-                       block_cells: int = 20_000_000) -> np.ndarray:
-    """Σ_j profile[u, j] · cos(i, j) for each (user u, item i) row of ``frame``,
-    cos over the columns of the binary training matrix ``x``."""
-    counts = np.asarray(x.sum(axis=0)).ravel()
-    inv = np.divide(1.0, np.sqrt(counts), out=np.zeros_like(counts, dtype=np.float64), where=counts > 0)
-    xn = (x @ sp.diags(inv.astype(np.float32))).tocsc()
-    weights = (profile @ xn.T).tocsr()            # users × training users
+def pair_values(frame: pd.DataFrame, left: sp.csr_matrix, right: sp.spmatrix,
+                block_cells: int = 20_000_000) -> np.ndarray:
+    """(left @ right)[u, i] for each (user u, item i) row of ``frame``, computed
+    in blocks of users so that no users × items matrix is ever dense."""
+    left, right = sp.csr_matrix(left), sp.csc_matrix(right)
     out = np.zeros(len(frame), dtype=np.float64)
     users = frame["user"].to_numpy()
     items = frame["item"].to_numpy()
     uniq = np.unique(users)
-    step = max(1, block_cells // max(x.shape[1], 1))
+    step = max(1, block_cells // max(right.shape[1], 1))
     for start in range(0, uniq.size, step):
         block = uniq[start:start + step]
-        dense = (weights[block] @ xn).toarray()
+        dense = (left[block] @ right).toarray()
         rows = np.flatnonzero(np.isin(users, block))
         out[rows] = dense[np.searchsorted(block, users[rows]), items[rows]]
     return out
 
 
+def profile_similarity(frame: pd.DataFrame, x: sp.csr_matrix, profile: sp.csr_matrix) -> np.ndarray:
+    """Σ_j profile[u, j] · cos(i, j) for each (user u, item i) row of ``frame``,
+    cos over the columns of the binary training matrix ``x``."""
+    counts = np.asarray(x.sum(axis=0)).ravel()
+    inv = np.divide(1.0, np.sqrt(counts), out=np.zeros_like(counts, dtype=np.float64), where=counts > 0)
+    xn = (x @ sp.diags(inv.astype(np.float32))).tocsc()
+    return pair_values(frame, (profile @ xn.T).tocsr(), xn)
+
+
 def add_features(frame: pd.DataFrame, train: sp.csr_matrix, value: str = "count", friends=None,
                  artist: np.ndarray | None = None, recent: sp.csr_matrix | None = None,
-                 trending: np.ndarray | None = None) -> pd.DataFrame:
+                 trending: np.ndarray | None = None, names: sp.csr_matrix | None = None) -> pd.DataFrame:
     x = binarize(train)
     u, i = frame["user"].to_numpy(), frame["item"].to_numpy()
     item_users = np.asarray(x.sum(axis=0)).ravel()
@@ -139,6 +145,15 @@ def add_features(frame: pd.DataFrame, train: sp.csr_matrix, value: str = "count"
         total = np.asarray(train.sum(axis=0)).ravel()
         out["item_log_plays_last_days"] = np.log1p(t[i])
         out["item_last_days_share"] = t[i] / (total[i] + 1.0)
+    if names is not None:
+        from setlist.baselines.names import PlaylistName
+        m = PlaylistName(names).fit(train)
+        n_tokens = np.asarray(m.tokens.sum(axis=1)).ravel()
+        raw = pair_values(frame, m.tokens, m.P)
+        out["name_share"] = np.where(n_tokens[u] > 0, raw / np.maximum(n_tokens[u], 1), np.nan)
+        whole = m.tokens[:, names.whole]
+        has_whole = np.asarray(whole.sum(axis=1)).ravel() > 0
+        out["name_whole_share"] = np.where(has_whole[u], pair_values(frame, whole, m.P[names.whole]), np.nan)
     return frame.assign(**out)
 
 

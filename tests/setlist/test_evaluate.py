@@ -113,6 +113,23 @@ def test_ease_columns_are_the_ridge_regressions():
         assert b[j, j] == 0.0
 
 
+# --- playlist names -----------------------------------------------------------------
+def test_name_tokens_and_scores_by_hand():
+    from setlist.baselines.names import PlaylistName, name_tokens
+    names = name_tokens([10, 11, 12, 99], ["Country Hits", "country", "Rock!", "unknown"], pd.Index([10, 11, 12]))
+    # vocabulary (sorted): "=country", "=country hits", "=rock", "country", "hits", "rock"
+    assert names.whole.tolist() == [True, True, True, False, False, False]
+    assert names.tokens.toarray().tolist() == [[0, 1, 0, 1, 1, 0], [1, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 1]]
+    # Playlists 0: items {0, 1}; 1: {1}; 2: {2}. "country" is in playlists 0 and 1, so
+    # P[country] = [1/2, 1, 0]; P[=country] = [0, 1, 0]. Playlist 1 scores their mean.
+    x = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32))
+    model = PlaylistName(names).fit(x)
+    np.testing.assert_allclose(model.scores(np.array([1])), [[0.25, 1.0, 0.0]])
+    items, scores = model.recommend(np.array([1]), 2, x)
+    assert items.tolist() == [[0, 2]]
+    np.testing.assert_allclose(scores, [[0.25, 0.0]])
+
+
 # --- SAR (in its own environment) -----------------------------------------------
 def test_sar_runner_jaccard_by_hand():
     from setlist.baselines.sar import SAR, eval_python
