@@ -1,13 +1,14 @@
 """The two-stage system under evaluation: candidate union + XGBoost reranker.
 
 Candidates for a user are the union of each generator's top 100: ALS, EASE,
-co-listening, popularity, SAR when it ran, and two sources that exist only for
-the reranker where the data has them: ``recent`` (co-listening neighbours of
-the user's last 5 training items: a playlist's last tracks by position, a
+co-listening, popularity, SAR when it ran, and sources that exist only for the
+reranker where the data has them: ``recent`` (co-listening neighbours of the
+user's last 5 training items: a playlist's last tracks by position, a
 listener's last plays), ``artist`` (tracks of the artists the user already
-has, most of that artist first, then by popularity) and ``trending`` (the most
+has, most of that artist first, then by popularity), ``trending`` (the most
 played items of the last 2 days of the training window, where plays have
-dates). Features per (user, item):
+dates) and ``name`` (tracks of playlists whose names share words with the
+user's playlist name: ``setlist.baselines.names``). Features per (user, item):
 
 * per generator g: ``g_score``, ``g_rank`` (1 = best) and ``g_ratio`` (score /
   the user's best score from g); missing (NaN) when g did not propose the item;
@@ -26,14 +27,18 @@ dates). Features per (user, item):
 * with dated plays (synthetic): ``item_log_plays_last_days`` (log1p plays in
   the last 2 days of the training window) and ``item_last_days_share`` (those
   plays / all training plays of the item).
+* with playlist names (MPD): ``name_share``, the mean over the name's tokens
+  of the share of training playlists with that token holding the item, and
+  ``name_whole_share``, the same for playlists with exactly the same name.
 
 All of them are computed from the training matrix the generators saw, so the
 stacked ranker learns on the stacking folds and is applied on the full matrix
 with the same definitions. The ranker is ``XGBRanker(objective="rank:ndcg",
 tree_method="hist")``, one query per (fold, user). A quarter of the users
 (across folds) is held apart; for each point of a two-point grid, 300 rounds
-are grown and the held-out NDCG@10 curve is smoothed over 21 rounds (on a few hundred users the raw
-curve is noisy and its raw maximum is often a lucky early round), the best
+are grown and the held-out NDCG@10 curve is smoothed over 21 rounds (on a
+few hundred users the raw curve is noisy and its raw maximum is often a lucky
+early round), the best
 point and number of trees are kept, and the ranker is refitted on all users.
 """
 
