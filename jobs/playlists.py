@@ -32,6 +32,9 @@ OUT_SCHEMA = ("user_id string, position int, track_id string, artist_id string, 
               "reason string, arm string, propensity double, transition_cost double, override string, "
               "played_before boolean")
 CONTROL_COLS = ("novelty", "locked_artist_ids", "locked_eras", "seed_track_ids", "excluded_artist_ids")
+# The candidate columns scoring keeps; candidates' features are retrieved this many rows at a time.
+SCORED_BASE = ("user_id", "track_id", "artist_id", "source", "coli_seed_track_id")
+RETRIEVAL_ROWS = 500_000
 
 
 def policy_config(pc) -> policy.PolicyConfig:
@@ -214,7 +217,7 @@ def _stream(batches, cfg: policy.PolicyConfig, ds: str):
 def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, feature_names: list[str]):
     """Spark DataFrame of (user_id, track_id, artist_id, source, score)."""
     from setlist.jobs.train import baseline_score
-    base_cols = ["user_id", "track_id", "artist_id", "source", "coli_seed_track_id"]
+    base_cols = list(SCORED_BASE)
     base = features[base_cols].copy()
     if booster_raw is None:
         base["score"] = baseline_score(features)
@@ -356,8 +359,17 @@ def scoring_input(ctx) -> tuple[pd.DataFrame, bytes | None, list[str], str | Non
     if booster is None:
         return entity, None, [], None
     entity["event_timestamp"] = featurestore.day_end(ds)
-    frame = featurestore.historical(featurestore.applied_store(ctx.config), entity)
-    return frame, bytes(booster.save_raw("json")), meta["features"], meta["version"]
+    store, features = featurestore.applied_store(ctx.config), list(meta["features"])
+    keep = list(dict.fromkeys([*SCORED_BASE, *features]))
+    parts = []
+    # Point-in-time rows are independent of each other, so retrieval in slices gives the same values with a
+    # fraction of the memory. Features travel as float32: XGBoost scores float32 values anyway.
+    for lo in range(0, max(len(entity), 1), RETRIEVAL_ROWS):
+        part = featurestore.historical(store, entity.iloc[lo:lo + RETRIEVAL_ROWS])[keep]
+        wide = [f for f in features if part[f].dtype == np.float64]
+        parts.append(part.astype(dict.fromkeys(wide, np.float32)))
+    frame = pd.concat(parts, ignore_index=True)
+    return frame, bytes(booster.save_raw("json")), features, meta["version"]
 
 
 def rerank(spark, frame: pd.DataFrame, booster_raw: bytes | None, feature_names: list[str], top_n: int):
