@@ -36,6 +36,7 @@ stderr.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import re
 import sys
@@ -184,6 +185,7 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
     # --- training
     _say(f"train stage for {ds} (anchor {anchor})")
     trained = run_stage("train", ds, config)
+    gc.collect()
     if trained.get("status") != "trained":
         raise ValueError(f"the train stage did not train: {trained.get('reason')}")
     train_rows = int(trained["rows_in"])
@@ -197,6 +199,9 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
     is_valid = frame["user_id"].map(lambda u: tj.in_validation(u, m.validation_share))
     tr, va = tj.to_groups(frame[~is_valid]), tj.to_groups(frame[is_valid])
     features = tj.feature_columns(frame)
+    n_frame = int(len(frame))
+    del frame, is_valid
+    gc.collect()
     t0 = _now()
     model = tj.fit(tr, va, features, m.xgb_params, m.seed)
     fit_s = _now() - t0
@@ -204,14 +209,15 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
         "anchor": anchor, "rows": train_rows, "features": len(features),
         "stage_seconds": trained["seconds"], "stage_rows": rate(train_rows, trained["seconds"], cores),
         "feature_retrieval_seconds": round(retrieval_s, 3),
-        "feature_retrieval_rows": rate(int(len(frame)), retrieval_s, cores),
+        "feature_retrieval_rows": rate(n_frame, retrieval_s, cores),
         "xgboost_fit_seconds": round(fit_s, 3), "xgboost_train_rows": int(len(tr)),
         "xgboost_trees": int(getattr(model, "best_iteration", 0) or 0) + 1,
         "xgboost_fit_rows": rate(int(len(tr)), fit_s, cores),
         "metrics": trained.get("metrics"),
     }
     _say(f"training: {train_rows:,} rows in {trained['seconds']:.1f} s (stage); fit {len(tr):,} rows in {fit_s:.1f} s")
-    del frame, tr, va, model
+    del tr, va, model
+    gc.collect()
 
     # --- scoring
     booster, meta = ModelStore(config.models_dir / "reranker").load()
