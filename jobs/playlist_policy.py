@@ -153,8 +153,8 @@ def _ranked(cand: dict, excluded) -> tuple[list[int], np.ndarray]:
     is kept.
     """
     score = np.array(cand["score"], dtype=float)
-    action = cand["override_action"]
-    keep = action != "suppress"
+    suppress, demote, boost = _actions(cand)
+    keep = ~suppress
     if excluded:
         excluded = set(excluded)
         keep &= np.fromiter((a not in excluded for a in cand["artist_id"]), bool, len(score))
@@ -162,18 +162,33 @@ def _ranked(cand: dict, excluded) -> tuple[list[int], np.ndarray]:
     known = kept[~np.isnan(kept)]
     lo, hi = (known.min(), known.max()) if len(known) else (np.nan, np.nan)
     span = (hi - lo) if len(kept) and hi > lo else 1.0
-    score[action == "demote"] -= 2 * span + 1
-    score[action == "boost"] += 2 * span + 1
+    score[demote] -= 2 * span + 1
+    score[boost] += 2 * span + 1
     idx = np.flatnonzero(keep)
     s, rank = score[idx], cand["track_rank"][idx]
     missing = np.isnan(s)
     idx = idx[np.lexsort((rank, -np.where(missing, 0.0, s), missing))]
     ranks = cand["track_rank"][idx]
-    if len(np.unique(ranks)) < len(ranks):
+    # ``has_duplicates``: False when the caller knows every track_id is distinct.
+    if cand.get("has_duplicates", True) and len(np.unique(ranks)) < len(ranks):
         seen: set = set()
         idx = [r for r, k in zip(idx.tolist(), ranks.tolist()) if not (k in seen or seen.add(k))]
         return idx, score
     return idx.tolist(), score
+
+
+def _actions(cand: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(suppressed, demoted, boosted) flags per candidate."""
+    if "suppress" in cand:
+        return cand["suppress"], cand["demote"], cand["boost"]
+    action = np.asarray(cand["override_action"], dtype=object)
+    return action == "suppress", action == "demote", action == "boost"
+
+
+def action_flags(cand: dict) -> None:
+    """Add the override flags ``suppress``, ``demote``, ``boost`` to column
+    arrays (once for a batch of listeners: the per-listener slices carry them)."""
+    cand["suppress"], cand["demote"], cand["boost"] = _actions(cand)
 
 
 def select_rows(cand: dict, controls: dict, arm: Arm, cfg: PolicyConfig) -> tuple[list[int], list[float], list]:
@@ -183,12 +198,14 @@ def select_rows(cand: dict, controls: dict, arm: Arm, cfg: PolicyConfig) -> tupl
     order, score = _ranked(cand, controls.get("excluded_artist_ids") or [])
     tid, artist = cand["track_id"], cand["artist_id"]
     pick = _Picker(tid, artist, cfg.max_per_artist)
-    where = {}
-    for r in order:
-        where.setdefault(tid[r], r)
-    seeds = [s for s in (controls.get("seed_track_ids") or []) if s in where]
-    for s in seeds:
-        pick.take([where[s]], 1)
+    seeds = []
+    if controls.get("seed_track_ids"):
+        where: dict = {}
+        for r in order:
+            where.setdefault(tid[r], r)
+        seeds = [s for s in controls["seed_track_ids"] if s in where]
+        for s in seeds:
+            pick.take([where[s]], 1)
     locked = controls.get("locked_artist_ids") or []
     if locked:
         by_artist: dict = {}
@@ -256,12 +273,17 @@ def explore_rows(rows: list, scores: list, sources: list, is_seed: list, cand: d
     prop = np.ones(n)
     if k == 0 or n == 0:
         return prop
-    tid, artist = cand["track_id"], cand["artist_id"]
-    chosen, excluded = set(tid[rows]), set(excluded_artist_ids)
+    tid, artist, rank = cand["track_id"], cand["artist_id"], cand["track_rank"]
     # Exploration draws only what the listener's exclusions and the suppress overrides allow.
-    allowed = np.fromiter((t not in chosen and a not in excluded for t, a in zip(tid, artist)), bool, len(tid))
-    pool = np.flatnonzero(cand["under_exposed"].astype(bool) & allowed
-                          & (np.asarray(cand["override_action"], dtype=object) != "suppress"))
+    allowed = cand["under_exposed"].astype(bool) & ~_actions(cand)[0]
+    if cand.get("has_duplicates", True):
+        allowed &= ~np.isin(rank, rank[rows])
+    else:
+        allowed[rows] = False
+    if excluded_artist_ids:
+        excluded = set(excluded_artist_ids)
+        allowed &= np.fromiter((a not in excluded for a in artist), bool, len(tid))
+    pool = np.flatnonzero(allowed)
     if not len(pool):
         return prop
     # The same sort (and tie order) as pandas' sort_values("track_id").

@@ -75,9 +75,10 @@ def _reason(artist_name, artist_id, source, track_id, coli_seed_title, coli_seed
 _SOURCE_REASON = {"als": "popular with listeners like you", "content": "matches the sound you like",
                   "new": "a new release in a genre you play", "familiar": "one of your recent favourites"}
 OUT_COLUMNS = [s.split()[0] for s in OUT_SCHEMA.split(", ")]
-# Columns read per listener besides the policy's (see ``playlist_policy.COLUMNS``).
+# Columns read per listener besides the policy's (see ``playlist_policy.COLUMNS``), and those ``_choose`` reads.
 _READ = ("user_id", "tempo", "energy", "key", "mode", "artist_name", "coli_seed_title", "coli_seed_artist",
          "listened", "editorial_now", "genre", "override_reason") + CONTROL_COLS
+_CHOOSE = ("user_id", *policy.COLUMNS, *CONTROL_COLS)
 
 
 def listener_controls(cand: dict) -> dict:
@@ -118,7 +119,7 @@ def build_playlists(c: pd.DataFrame, cfg: policy.PolicyConfig, ds: str) -> pd.Da
     a listener's rows need not be next to each other), one row per track.
 
     Per listener: choose the tracks (``_choose``), then all the lists are
-    sequenced together (``sequencing.order_many``), then each playlist is
+    sequenced together (``sequencing.order_batch``), then each playlist is
     laid out with a reason per track.
     """
     if c.empty:
@@ -130,44 +131,50 @@ def build_playlists(c: pd.DataFrame, cfg: policy.PolicyConfig, ds: str) -> pd.Da
     cols["track_rank"] = policy.track_ranks(cols["track_id"])
     for k in ("override_action", "override_reason"):
         cols[k] = cols[k].astype(object) if k in cols else np.full(len(c), None, dtype=object)
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).tolist()
-    picks, lists = [], []
-    for lo, hi in zip(starts, starts[1:] + [len(c)]):
-        pick = _choose({k: v[lo:hi] for k, v in cols.items()}, cfg, ds)
+    policy.action_flags(cols)
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    twice = pd.DataFrame({"u": codes, "t": cols["track_rank"]}).duplicated().to_numpy()
+    has_duplicates = np.logical_or.reduceat(twice, starts).tolist()
+    choose = [k for k in (*_CHOOSE, "track_rank", "suppress", "demote", "boost") if k in cols]
+    starts = starts.tolist()
+    picks, lists, opens = [], [], []
+    for lo, hi, dup in zip(starts, starts[1:] + [len(c)], has_duplicates):
+        cand = {k: cols[k][lo:hi] for k in choose}
+        cand["has_duplicates"] = dup
+        pick = _choose(cand, cfg, ds)
         if pick is None:
             continue
         rows = [lo + r for r in pick[2]]
-        fr = [rows[i] for i in pick[7]]
-        lists.append((cols["tempo"][fr], cols["energy"][fr], cols["key"][fr], cols["mode"][fr],
-                      cols["artist_id"][fr], pick[8]))
+        lists.append([rows[i] for i in pick[7]])
+        opens.append(pick[8])
         picks.append((rows, *pick[:2], *pick[3:8]))
-    orders = sequencing.order_many(lists, cfg.sequencing)
+    orders = sequencing.order_batch(*(cols[k].astype(float) for k in ("tempo", "energy", "key", "mode")),
+                                    pd.factorize(cols["artist_id"])[0], lists, opens, cfg.sequencing)
     artist = cols["artist_id"]
-    out_rows, scores, sources, props, positions, arms, reasons = [], [], [], [], [], [], []
-    name, title, seed_artist = cols["artist_name"], cols["coli_seed_title"], cols["coli_seed_artist"]
-    listened, editorial, genre, tid = cols["listened"], cols["editorial_now"], cols["genre"], cols["track_id"]
+    out_rows, scores, sources, props, positions, arms, seed_ids, locked = [], [], [], [], [], [], [], []
     for (rows, arm, controls, score, source, prop, head, frame), order in zip(picks, orders):
         final = head + [frame[o] for o in order]
         # Adjacent duplicates can only come from seeds the listener chose; keep their order, drop clashes after.
         final = [final[0]] + [final[p] for p in range(1, len(final))
                               if artist[rows[final[p]]] != artist[rows[final[p - 1]]]]
-        seed_ids, locked = controls["seed_track_ids"], controls["locked_artist_ids"]
-        for i in final:
-            r = rows[i]
-            out_rows.append(r)
-            reasons.append(_reason(name[r], artist[r], source[i], tid[r], title[r], seed_artist[r], listened[r],
-                                   editorial[r], genre[r], seed_ids, locked))
+        out_rows += [rows[i] for i in final]
         scores += [score[i] for i in final]
         sources += [source[i] for i in final]
         props += [float(prop[i]) for i in final]
         positions += range(1, len(final) + 1)
         arms += [arm.name] * len(final)
+        seed_ids += [controls["seed_track_ids"]] * len(final)
+        locked += [controls["locked_artist_ids"]] * len(final)
     r = np.array(out_rows, dtype=np.int64)
     position = np.array(positions, dtype=np.int32)
     # One pass over every listed track: the cost from the track before, 0 for a playlist's first.
     cost = sequencing.consecutive_costs(cols["tempo"][r], cols["energy"][r].astype(float), cols["key"][r],
                                         cols["mode"][r], cfg.sequencing)
     action, why = cols["override_action"][r], cols["override_reason"][r]
+    reasons = list(map(_reason, *(cols[k][r].tolist() for k in ("artist_name", "artist_id")), sources,
+                       *(cols[k][r].tolist() for k in ("track_id", "coli_seed_title", "coli_seed_artist",
+                                                       "listened", "editorial_now", "genre")), seed_ids, locked))
+    tid = cols["track_id"]
     out = pd.DataFrame({
         "user_id": cols["user_id"][r], "position": position, "track_id": tid[r], "artist_id": artist[r],
         "score": np.array(scores, dtype=float), "source": sources, "reason": reasons, "arm": arms,
@@ -222,7 +229,9 @@ def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, featur
     if booster_raw is None:
         base["score"] = baseline_score(features)
         return spark.createDataFrame(base)
-    sdf = spark.createDataFrame(features[base_cols + feature_names])
+    cols = list(dict.fromkeys(base_cols + feature_names))
+    # A column selection copies the frame: skip it when the frame already is those columns (``scoring_input``).
+    sdf = spark.createDataFrame(features if list(features.columns) == cols else features[cols])
     model = spark.sparkContext.broadcast(booster_raw)
 
     def predict(batches):
@@ -397,6 +406,8 @@ def run(ctx) -> dict:
     else:
         ctx.log("no current model yet: ordering candidates by ALS score, then popularity")
     scored = rerank(ctx.spark, frame, booster_raw, features, pc.candidates_per_user)
+    rows_in = len(frame)
+    del frame                    # Spark holds its own copy now; the driver's is the stage's largest object
     pool = enrich(ctx, scored, consenting)
     personal = (playlists_on_spark(pool, cfg, ds)
                 .withColumn("personalised", F.lit(True)).withColumn("model_version", F.lit(version).cast("string")))
@@ -417,7 +428,7 @@ def run(ctx) -> dict:
     ctx.log(f"gold/playlists: {n:,} rows; {summary['users_served']:,} listeners "
             f"({summary['fallback_users']:,} non-personalised); mean transition cost "
             f"{summary['mean_transition_cost']:.3f}")
-    return {"rows_in": int(len(frame)), "rows_out": n, "rows_quarantined": 0, "model_version": version, **summary}
+    return {"rows_in": int(rows_in), "rows_out": n, "rows_quarantined": 0, "model_version": version, **summary}
 
 
 def summarise(ctx, playlists) -> dict:

@@ -1,7 +1,7 @@
 """Sequencing for the playlists stage: turn a ranked list into a playlist.
 
 Pure functions over per-listener lists (run on Spark by the playlists stage,
-a batch of listeners at a time: ``order_many`` orders a batch's lists together).
+a batch of listeners at a time: ``order_batch`` orders a batch's lists together).
 
 * Camelot wheel: a key (pitch class 0–11) and mode (1 major, 0 minor) map to
   a wheel number 1–12 and letter B (major) / A (minor). Harmonic distance =
@@ -148,42 +148,54 @@ def order_indices(tempo, energy, key, mode, artists, cfg: SequencingConfig, star
 
 
 def order_many(lists, cfg: SequencingConfig) -> list[list[int]]:
-    """Playlist order of many lists at once, each as ``order_tracks`` orders it.
-
+    """Playlist order of many lists at once, each as ``order_tracks`` orders it;
     ``lists`` holds one (tempo, energy, key, mode, artist_id, start) tuple of
-    column arrays per list. Lists of the same length are ordered together:
-    the greedy construction and the 2-opt moves run as numpy operations over
-    the whole stack, which is what makes a night of listeners fast.
+    column arrays per list (see ``order_batch``)."""
+    codes: dict = {}
+    column = lambda k: np.concatenate([np.asarray(x[k], dtype=float) for x in lists]) if lists else np.zeros(0)  # noqa: E731
+    artist = np.array([codes.setdefault(a, len(codes)) for x in lists for a in x[4]], dtype=np.int64)
+    ends = np.cumsum([len(x[4]) for x in lists]).tolist()
+    rows = [list(range(lo, hi)) for lo, hi in zip([0] + ends[:-1], ends)]
+    return order_batch(column(0), column(1), column(2), column(3), artist, rows, [x[5] for x in lists], cfg)
+
+
+def order_batch(tempo, energy, key, mode, artist, rows, starts, cfg: SequencingConfig) -> list[list[int]]:
+    """Playlist order of many lists whose tracks are rows of shared column
+    arrays: list m holds rows ``rows[m]``, opens with its position
+    ``starts[m]`` (None: its first), and comes back as positions into
+    ``rows[m]``; ``artist`` holds one integer code per artist.
+
+    Lists of the same length are ordered together: the greedy construction
+    and the 2-opt moves run as numpy operations over the whole stack, which is
+    what makes a night of listeners fast.
     """
-    out: list = [None] * len(lists)
+    out: list = [None] * len(rows)
     by_length: dict = {}
-    for n_list, (tempo, energy, key, mode, artists, start) in enumerate(lists):
-        n = len(artists)
+    for m, r in enumerate(rows):
+        n = len(r)
         if n <= 2:
             idx = list(range(n))
-            if start is not None and start in idx:
-                idx.remove(start)
-                idx.insert(0, start)
-            out[n_list] = idx if _valid(idx, np.asarray(artists, dtype=object)) else list(range(n))
+            if starts[m] is not None and starts[m] in idx:
+                idx.remove(starts[m])
+                idx.insert(0, starts[m])
+            out[m] = idx if _valid(idx, artist[r]) else list(range(n))
         else:
-            by_length.setdefault(n, []).append(n_list)
+            by_length.setdefault(n, []).append(m)
     for n, members in by_length.items():
-        stack = [lists[m] for m in members]
-        codes: dict = {}
-        artist = np.array([[codes.setdefault(a, len(codes)) for a in s[4]] for s in stack])
-        energy = np.array([np.asarray(s[1], dtype=float) for s in stack])
-        num, letter = camelot_codes(np.array([np.asarray(s[2], dtype=float) for s in stack]),
-                                    np.array([np.asarray(s[3], dtype=float) for s in stack]))
-        C = _costs(np.array([np.asarray(s[0], dtype=float) for s in stack]), energy, num, letter, cfg)
-        same = artist[:, :, None] == artist[:, None, :]
-        first = np.array([s[5] if s[5] is not None else 0 for s in stack])
+        idx = np.array([rows[m] for m in members], dtype=np.int64)
+        num, letter = camelot_codes(key[idx], mode[idx])
+        energy_ = energy[idx]
+        C = _costs(tempo[idx], energy_, num, letter, cfg)
+        codes = artist[idx]
+        same = codes[:, :, None] == codes[:, None, :]
+        first = np.array([starts[m] if starts[m] is not None else 0 for m in members])
         orders = _greedy(C, same, first)
-        rows = np.arange(len(stack))
-        broken = same[rows[:, None], orders[:, :-1], orders[:, 1:]].any(axis=1)
+        lists = np.arange(len(members))
+        broken = same[lists[:, None], orders[:, :-1], orders[:, 1:]].any(axis=1)
         for b in np.flatnonzero(broken):
             # Greedy can corner itself; fall back to the relevance order repaired by swaps.
-            orders[b] = _repair(list(range(n)), artist[b], fixed_first=stack[b][5] is not None)
-        orders = _two_opt(orders, C, same, energy, cfg)
+            orders[b] = _repair(list(range(n)), codes[b], fixed_first=starts[members[b]] is not None)
+        orders = _two_opt(orders, C, same, energy_, cfg)
         for m, o in zip(members, orders.tolist()):
             out[m] = o
     return out
@@ -212,14 +224,15 @@ def _move_grid(n: int):
     """Every 2-opt move on n tracks, in scan order (i, then j), as index arrays.
 
     Move (i, j), 1 <= i < j <= n - 1 (the start stays put), reverses
-    positions i..j. ``anti`` lays out an n x n matrix (flattened, with a zero
-    appended at n·n) by anti-diagonal: row s holds entries (k, s - k).
+    positions i..j. ``anti`` lays out a flattened n x n matrix by
+    anti-diagonal: row s holds entries (k, s - k), and (0, 0) where s - k is
+    outside the matrix.
     """
     r, c = np.triu_indices(n - 1, k=1)
     i, j = r + 1, c + 1
     s, k = np.arange(2 * n - 1)[:, None], np.arange(n)[None, :]
     inside = (s - k >= 0) & (s - k < n)
-    anti = np.where(inside, k * n + (s - k), n * n)
+    anti = np.where(inside, k * n + (s - k), 0)        # outside the matrix: entry (0, 0), which is 0 in Q
     return i, j, anti, (i + j) * n + j, (i + j) * n + i - 1
 
 
@@ -231,7 +244,7 @@ def _move_deltas(orders: np.ndarray, lists: np.ndarray, Cp: np.ndarray, Cb: np.n
     (a = o[i-1], b = o[i], c = o[j], d = o[j+1]) into a→c and b→d, and the arc
     cost of the segment by sum over k in [i, j] of Q[k, i + j - k] with
     Q[k, p] = |e[o[p]] - target[k]| - |e[o[k]] - target[k]|: a sum along an
-    anti-diagonal of Q, read off prefix sums. Transitions into the same artist
+    anti-diagonal of Q, read off prefix sums (Q's diagonal is 0). Transitions into the same artist
     cost 1e6 more (``Cb``), so moves that break the artist rule look bad.
     """
     i, j, anti, end, before = grid
@@ -242,9 +255,9 @@ def _move_deltas(orders: np.ndarray, lists: np.ndarray, Cp: np.ndarray, Cb: np.n
     flat = lambda x, y: base + x * (n + 1) + y  # noqa: E731
     Cb, Cp = Cb.reshape(-1), Cp.reshape(-1)
     delta = Cb[flat(a, c)] - Cp[flat(a, b)] + Cb[flat(b, d)] - Cp[flat(c, d)]
-    R = np.abs(np.take_along_axis(e[lists], orders, axis=1)[:, None, :] - target[None, :, None])
-    Q = (R - np.diagonal(R, axis1=1, axis2=2)[:, :, None]).reshape(B, n * n)
-    sums = np.cumsum(np.concatenate([Q, np.zeros((B, 1))], axis=1)[:, anti], axis=2).reshape(B, -1)
+    eo = e[lists[:, None], orders]
+    Q = (np.abs(eo[:, None, :] - target[None, :, None]) - np.abs(eo - target)[:, :, None]).reshape(B, n * n)
+    sums = np.cumsum(Q[:, anti], axis=2).reshape(B, -1)
     return delta + w_arc * (sums[:, end] - sums[:, before])
 
 
