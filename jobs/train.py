@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-RETRIEVAL_ROWS = 500_000      # candidates per point-in-time feature retrieval
 CANDIDATE_FEATURES = ("als_score", "als_rank", "coli_score", "coli_rank", "content_score", "content_rank",
                       "genre_pop_score", "genre_pop_rank", "new_score", "new_rank", "pop_score", "pop_rank",
                       "n_sources")
@@ -113,16 +112,7 @@ def training_frame(ctx, anchor: str):
              .drop("ds", "source"))
     entity = frame.toPandas()
     entity["event_timestamp"] = featurestore.day_end(anchor)
-    store = featurestore.applied_store(ctx.config)
-    parts = []
-    # Point-in-time rows are independent of each other, so retrieval in slices gives the same values with a
-    # fraction of the memory (one retrieval of 3.3M tier-s rows held 8-14 GB). Numbers travel as float32:
-    # XGBoost learns from float32 values anyway.
-    for lo in range(0, max(len(entity), 1), RETRIEVAL_ROWS):
-        part = featurestore.historical(store, entity.iloc[lo:lo + RETRIEVAL_ROWS])
-        wide = [c for c in part.columns if part[c].dtype == np.float64]
-        parts.append(part.astype(dict.fromkeys(wide, np.float32)))
-    return pd.concat(parts, ignore_index=True)
+    return featurestore.historical(featurestore.applied_store(ctx.config), entity)
 
 
 def _next(ds: str) -> str:

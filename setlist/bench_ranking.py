@@ -21,10 +21,10 @@ training anchor ``T = ds - model.label_horizon_days``:
    early stopping, model store and promotion gate. Rows = the training set's
    rows (training and validation listeners). Then the same Feast retrieval and
    the XGBRanker fit alone, timed apart.
-4. **Scoring**: ds's candidates with the current model's point-in-time
-   features (``setlist.jobs.playlists.scoring_input``, timed apart), scored by
-   ``setlist.jobs.playlists.score_frame`` (Spark ``mapInPandas`` with the model
-   broadcast), forced by a ``noop`` write. Users = listeners scored.
+4. **Scoring**: ds's candidates with their point-in-time features (Feast
+   retrieval timed apart), scored by ``setlist.jobs.playlists.score_frame``
+   (Spark ``mapInPandas`` with the model broadcast) with the current model,
+   forced by a ``noop`` write. Users = listeners scored.
 
 Rates are per wall-clock second, and per core: the cores Spark uses (N of a
 ``local[N]`` master, else the machine's CPU count). The figures are whatever
@@ -142,9 +142,11 @@ def run(config, tier: str = "s", seed: int = 0, days: int = 7) -> dict:
 def _ranking(config, tier: str, seed: int, days: int) -> dict:
     import pandas as pd
 
+    from setlist import featurestore
     from setlist.bench import prepare
     from setlist.jobs import train as tj
-    from setlist.jobs.playlists import score_frame, scoring_input
+    from setlist.jobs.playlists import score_frame
+    from setlist.models import ModelStore
     from setlist.pipeline import run_stage
     from setlist.spark import get_spark
 
@@ -222,23 +224,24 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
     gc.collect()
 
     # --- scoring
-    pctx = _context(config, "playlists", ds)
-    t0 = _now()
-    scored_input, booster_raw, feature_names, version = scoring_input(pctx)
-    score_retrieval_s = _now() - t0
-    if booster_raw is None:
+    booster, meta = ModelStore(config.models_dir / "reranker").load()
+    if booster is None:
         raise ValueError("no current reranker in the model store after training")
-    n_users = int(scored_input["user_id"].nunique())
-    n_rows = int(len(scored_input))
-    _say(f"scoring {n_rows:,} candidates of {n_users:,} users with model {version}")
+    entity = cands.drop("ds").toPandas()
+    entity["event_timestamp"] = featurestore.day_end(ds)
     t0 = _now()
-    scored = score_frame(spark, scored_input, booster_raw, feature_names)
+    scored_input = featurestore.historical(featurestore.applied_store(config), entity)
+    score_retrieval_s = _now() - t0
+    n_users = int(scored_input["user_id"].nunique())
+    _say(f"scoring {len(scored_input):,} candidates of {n_users:,} users with model {meta['version']}")
+    t0 = _now()
+    scored = score_frame(spark, scored_input, bytes(booster.save_raw("json")), meta["features"])
     scored.write.format("noop").mode("overwrite").save()
     score_s = _now() - t0
     scoring = {
-        "users": n_users, "rows": n_rows, "model_version": version,
+        "users": n_users, "rows": int(len(scored_input)), "model_version": meta["version"],
         "seconds": round(score_s, 3), "users_rate": rate(n_users, score_s, cores),
-        "rows_rate": rate(n_rows, score_s, cores),
+        "rows_rate": rate(int(len(scored_input)), score_s, cores),
         "feature_retrieval_seconds": round(score_retrieval_s, 3),
         "with_retrieval_users": rate(n_users, score_s + score_retrieval_s, cores),
     }
