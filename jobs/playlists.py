@@ -405,9 +405,11 @@ def run(ctx) -> dict:
         ctx.log(f"scoring {len(frame):,} candidates with model {version}")
     else:
         ctx.log("no current model yet: ordering candidates by ALS score, then popularity")
-    scored = rerank(ctx.spark, frame, booster_raw, features, pc.candidates_per_user)
+    # Scored once and kept (enrich reads it three times); the checkpoint also cuts the lineage back to the
+    # candidates sent from the driver, which both the driver and the JVM can then free.
+    scored = rerank(ctx.spark, frame, booster_raw, features, pc.candidates_per_user).localCheckpoint()
     rows_in = len(frame)
-    del frame                    # Spark holds its own copy now; the driver's is the stage's largest object
+    del frame
     pool = enrich(ctx, scored, consenting)
     personal = (playlists_on_spark(pool, cfg, ds)
                 .withColumn("personalised", F.lit(True)).withColumn("model_version", F.lit(version).cast("string")))
