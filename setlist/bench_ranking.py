@@ -19,12 +19,14 @@ training anchor ``T = ds - model.label_horizon_days``:
 3. **Training**: the ``train`` stage (``setlist.jobs.train``) for ds, timed:
    labels, point-in-time Feast retrieval of ``reranker_v1``, XGBRanker fit with
    early stopping, model store and promotion gate. Rows = the training set's
-   rows (training and validation listeners). Then the same Feast retrieval and
-   the XGBRanker fit alone, timed apart.
-4. **Scoring**: ds's candidates with their point-in-time features (Feast
-   retrieval timed apart), scored by ``setlist.jobs.playlists.score_frame``
-   (Spark ``mapInPandas`` with the model broadcast) with the current model,
-   forced by a ``noop`` write. Users = listeners scored.
+   rows (training and validation listeners). Inside the stage, the Feast
+   retrieval (``training_frame``) and the XGBRanker fit (``fit``) are timed
+   apart: the real functions, wrapped by a timer while the stage runs.
+4. **Scoring**, as the playlists stage does it: ds's candidates with the
+   current model's point-in-time features (``setlist.jobs.playlists.scoring_input``,
+   timed apart), scored by ``setlist.jobs.playlists.score_frame`` (Spark
+   ``mapInPandas`` with the model broadcast), forced by a ``noop`` write.
+   Users = listeners scored.
 
 Rates are per wall-clock second, and per core: the cores Spark uses (N of a
 ``local[N]`` master, else the machine's CPU count). The figures are whatever
@@ -70,6 +72,25 @@ def rate(count: int, seconds: float, cores: int) -> dict:
     per_s = count / seconds if seconds > 0 else None
     return {"per_second": round(per_s, 1) if per_s is not None else None,
             "per_second_per_core": round(per_s / cores, 1) if per_s is not None else None}
+
+
+@contextlib.contextmanager
+def timed(module, name: str, into: dict, rows):
+    """While active, calls of ``module.name`` (the real function) are timed:
+    ``into[name] = (seconds, rows(args, result))`` for the last call."""
+    original = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        t0 = _now()
+        out = original(*args, **kwargs)
+        into[name] = (_now() - t0, int(rows(args, out)))
+        return out
+
+    setattr(module, name, wrapper)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
 
 
 def _context(config, stage: str, ds: str):
@@ -142,11 +163,9 @@ def run(config, tier: str = "s", seed: int = 0, days: int = 7) -> dict:
 def _ranking(config, tier: str, seed: int, days: int) -> dict:
     import pandas as pd
 
-    from setlist import featurestore
     from setlist.bench import prepare
     from setlist.jobs import train as tj
-    from setlist.jobs.playlists import score_frame
-    from setlist.models import ModelStore
+    from setlist.jobs.playlists import score_frame, scoring_input
     from setlist.pipeline import run_stage
     from setlist.spark import get_spark
 
@@ -188,60 +207,48 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
 
     # --- training
     _say(f"train stage for {ds} (anchor {anchor})")
-    trained = run_stage("train", ds, config)
+    steps = {}
+    with timed(tj, "training_frame", steps, rows=lambda args, out: len(out)), \
+            timed(tj, "fit", steps, rows=lambda args, out: len(args[0])):
+        trained = run_stage("train", ds, config)
     gc.collect()
     if trained.get("status") != "trained":
         raise ValueError(f"the train stage did not train: {trained.get('reason')}")
     train_rows = int(trained["rows_in"])
-    ctx = _context(config, "train", ds)
-    t0 = _now()
-    frame = tj.training_frame(ctx, anchor)
-    retrieval_s = _now() - t0
-    rel = frame.groupby("user_id")["relevance"].agg(["max", "min"])
-    usable = rel[(rel["max"] > 0) & (rel["min"] == 0)].index
-    frame = tj.to_groups(frame[frame["user_id"].isin(usable)])
-    is_valid = frame["user_id"].map(lambda u: tj.in_validation(u, m.validation_share))
-    tr, va = tj.to_groups(frame[~is_valid]), tj.to_groups(frame[is_valid])
-    features = tj.feature_columns(frame)
-    n_frame = int(len(frame))
-    del frame, is_valid
-    gc.collect()
-    t0 = _now()
-    model = tj.fit(tr, va, features, m.xgb_params, m.seed)
-    fit_s = _now() - t0
+    retrieval_s, retrieved = steps["training_frame"]
+    fit_s, fit_rows = steps["fit"]
     training = {
-        "anchor": anchor, "rows": train_rows, "features": len(features),
+        "anchor": anchor, "rows": train_rows,
         "stage_seconds": trained["seconds"], "stage_rows": rate(train_rows, trained["seconds"], cores),
-        "feature_retrieval_seconds": round(retrieval_s, 3),
-        "feature_retrieval_rows": rate(n_frame, retrieval_s, cores),
-        "xgboost_fit_seconds": round(fit_s, 3), "xgboost_train_rows": int(len(tr)),
-        "xgboost_trees": int(getattr(model, "best_iteration", 0) or 0) + 1,
-        "xgboost_fit_rows": rate(int(len(tr)), fit_s, cores),
+        "feature_retrieval_seconds": round(retrieval_s, 3), "feature_retrieval_rows_in": retrieved,
+        "feature_retrieval_rows": rate(retrieved, retrieval_s, cores),
+        "xgboost_fit_seconds": round(fit_s, 3), "xgboost_train_rows": fit_rows,
+        "xgboost_fit_rows": rate(fit_rows, fit_s, cores),
         "metrics": trained.get("metrics"),
     }
-    _say(f"training: {train_rows:,} rows in {trained['seconds']:.1f} s (stage); fit {len(tr):,} rows in {fit_s:.1f} s")
-    del tr, va, model
-    gc.collect()
+    _say(f"training: {train_rows:,} rows in {trained['seconds']:.1f} s (stage: retrieval {retrieval_s:.1f} s, "
+         f"XGBoost fit of {fit_rows:,} rows {fit_s:.1f} s)")
 
-    # --- scoring
-    booster, meta = ModelStore(config.models_dir / "reranker").load()
-    if booster is None:
-        raise ValueError("no current reranker in the model store after training")
-    entity = cands.drop("ds").toPandas()
-    entity["event_timestamp"] = featurestore.day_end(ds)
+    # --- scoring: what the playlists stage does (jobs/playlists.py run → scoring_input, score_frame)
+    gc.collect()
+    pctx = _context(config, "playlists", ds)
     t0 = _now()
-    scored_input = featurestore.historical(featurestore.applied_store(config), entity)
+    scored_input, booster_raw, feature_names, version = scoring_input(pctx)
     score_retrieval_s = _now() - t0
+    if booster_raw is None:
+        raise ValueError("no current reranker in the model store after training")
+    training["features"] = len(feature_names)
     n_users = int(scored_input["user_id"].nunique())
-    _say(f"scoring {len(scored_input):,} candidates of {n_users:,} users with model {meta['version']}")
+    n_rows = int(len(scored_input))
+    _say(f"scoring {n_rows:,} candidates of {n_users:,} users with model {version}")
     t0 = _now()
-    scored = score_frame(spark, scored_input, bytes(booster.save_raw("json")), meta["features"])
+    scored = score_frame(spark, scored_input, booster_raw, feature_names)
     scored.write.format("noop").mode("overwrite").save()
     score_s = _now() - t0
     scoring = {
-        "users": n_users, "rows": int(len(scored_input)), "model_version": meta["version"],
+        "users": n_users, "rows": n_rows, "model_version": version,
         "seconds": round(score_s, 3), "users_rate": rate(n_users, score_s, cores),
-        "rows_rate": rate(int(len(scored_input)), score_s, cores),
+        "rows_rate": rate(n_rows, score_s, cores),
         "feature_retrieval_seconds": round(score_retrieval_s, 3),
         "with_retrieval_users": rate(n_users, score_s + score_retrieval_s, cores),
     }

@@ -19,3 +19,17 @@ def test_rate_per_second_and_per_core():
     assert rate(10_000, 4.0, 2) == {"per_second": 2500.0, "per_second_per_core": 1250.0}
     assert rate(7, 3.0, 1) == {"per_second": 2.3, "per_second_per_core": 2.3}
     assert rate(5, 0.0, 2) == {"per_second": None, "per_second_per_core": None}
+
+
+def test_timed_records_the_real_call_and_restores_it():
+    import types
+
+    from setlist.bench_ranking import timed
+    module = types.SimpleNamespace(double=lambda xs: [2 * x for x in xs])
+    original = module.double
+    steps = {}
+    with timed(module, "double", steps, rows=lambda args, out: len(out)):
+        assert module.double([1, 2, 3]) == [2, 4, 6]
+    assert module.double is original
+    seconds, rows = steps["double"]
+    assert rows == 3 and seconds >= 0.0
