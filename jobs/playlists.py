@@ -22,6 +22,8 @@ list; listeners with a deletion request get nothing.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -32,7 +34,7 @@ OUT_SCHEMA = ("user_id string, position int, track_id string, artist_id string, 
               "reason string, arm string, propensity double, transition_cost double, override string, "
               "played_before boolean")
 CONTROL_COLS = ("novelty", "locked_artist_ids", "locked_eras", "seed_track_ids", "excluded_artist_ids")
-# The candidate columns scoring keeps; candidates' features are retrieved this many rows at a time.
+# The candidate columns scoring keeps; candidates are retrieved and scored about this many rows at a time.
 SCORED_BASE = ("user_id", "track_id", "artist_id", "source", "coli_seed_track_id")
 RETRIEVAL_ROWS = 500_000
 
@@ -355,30 +357,51 @@ def fallback_list(placements, popularity, tracks, ds: str, length: int, max_per_
     return out[["position", "track_id", "artist_id", "score", "source", "reason", "transition_cost"]]
 
 
-def scoring_input(ctx) -> tuple[pd.DataFrame, bytes | None, list[str], str | None]:
-    """What the reranker scores for ds: (candidates, with the model's Feast
+def scoring_slices(ctx):
+    """What the reranker scores for ds, in slices of whole listeners of about
+    ``RETRIEVAL_ROWS`` candidates: yields (candidates, with the model's Feast
     features retrieved point-in-time when a model is current; the model as
-    XGBoost JSON bytes or None; its feature names; its version or None)."""
+    XGBoost JSON bytes or None; its feature names; its version or None).
+
+    Point-in-time rows are independent of each other and a listener's
+    candidates stay in one slice, so slices give the same features and the
+    same top candidates per listener as one retrieval, with a fraction of the
+    memory in the driver and in Spark. Features travel as float32: XGBoost
+    scores float32 values anyway.
+    """
     from setlist import featurestore
     from setlist.models import ModelStore
 
     ds = ctx.ds
     booster, meta = ModelStore(ctx.config.models_dir / "reranker").load()
+    raw = bytes(booster.save_raw("json")) if booster is not None else None
+    features, version = (list(meta["features"]), meta["version"]) if booster is not None else ([], None)
     entity = ctx.lake.read("gold", "candidates", ds=ds).drop("ds").toPandas()
-    if booster is None:
-        return entity, None, [], None
-    entity["event_timestamp"] = featurestore.day_end(ds)
-    store, features = featurestore.applied_store(ctx.config), list(meta["features"])
-    keep = list(dict.fromkeys([*SCORED_BASE, *features]))
-    parts = []
-    # Point-in-time rows are independent of each other, so retrieval in slices gives the same values with a
-    # fraction of the memory. Features travel as float32: XGBoost scores float32 values anyway.
-    for lo in range(0, max(len(entity), 1), RETRIEVAL_ROWS):
-        part = featurestore.historical(store, entity.iloc[lo:lo + RETRIEVAL_ROWS])[keep]
-        wide = [f for f in features if part[f].dtype == np.float64]
-        parts.append(part.astype(dict.fromkeys(wide, np.float32)))
-    frame = pd.concat(parts, ignore_index=True)
-    return frame, bytes(booster.save_raw("json")), features, meta["version"]
+    entity = entity.sort_values("user_id", kind="stable").reset_index(drop=True)
+    if raw is not None:
+        entity["event_timestamp"] = featurestore.day_end(ds)
+        store = featurestore.applied_store(ctx.config)
+        keep = list(dict.fromkeys([*SCORED_BASE, *features]))
+    for lo, hi in listener_slices(entity["user_id"].to_numpy(), RETRIEVAL_ROWS):
+        part = entity.iloc[lo:hi]
+        if raw is not None:
+            part = featurestore.historical(store, part)[keep]
+            part = part.astype(dict.fromkeys([f for f in features if part[f].dtype == np.float64], np.float32))
+        yield part, raw, features, version
+
+
+def listener_slices(users: np.ndarray, rows: int) -> list[tuple[int, int]]:
+    """(start, end) row ranges over ``users`` (sorted) of at least ``rows``
+    rows each (the last may be shorter), never splitting a listener."""
+    n = len(users)
+    firsts = np.flatnonzero(users[1:] != users[:-1]) + 1
+    cuts = [0]
+    while cuts[-1] + rows < n:
+        k = int(np.searchsorted(firsts, cuts[-1] + rows))
+        if k == len(firsts):
+            break
+        cuts.append(int(firsts[k]))
+    return list(zip(cuts, cuts[1:] + [n]))
 
 
 def rerank(spark, frame: pd.DataFrame, booster_raw: bytes | None, feature_names: list[str], top_n: int):
@@ -400,16 +423,15 @@ def run(ctx) -> dict:
     consenting = users.where(F.col("personalisation_consent")).select("user_id")
     tracks = lake.read("silver", "tracks", ds=ds)
     cands = lake.read("gold", "candidates", ds=ds)
-    frame, booster_raw, features, version = scoring_input(ctx)
-    if booster_raw is not None:
-        ctx.log(f"scoring {len(frame):,} candidates with model {version}")
-    else:
-        ctx.log("no current model yet: ordering candidates by ALS score, then popularity")
-    # Scored once and kept (enrich reads it three times); the checkpoint also cuts the lineage back to the
-    # candidates sent from the driver, which both the driver and the JVM can then free.
-    scored = rerank(ctx.spark, frame, booster_raw, features, pc.candidates_per_user).localCheckpoint()
-    rows_in = len(frame)
-    del frame
+    parts, rows_in, version = [], 0, None
+    for frame, booster_raw, features, version in scoring_slices(ctx):
+        # Scored once and kept (enrich reads it three times); the checkpoint also cuts the lineage back to
+        # the slice sent from the driver, which both the driver and the JVM can then free.
+        parts.append(rerank(ctx.spark, frame, booster_raw, features, pc.candidates_per_user).localCheckpoint())
+        rows_in += len(frame)
+    ctx.log(f"scored {rows_in:,} candidates " + (f"with model {version}" if version is not None else
+                                                  "by ALS score, then popularity (no current model yet)"))
+    scored = functools.reduce(lambda a, b: a.unionByName(b), parts)
     pool = enrich(ctx, scored, consenting)
     personal = (playlists_on_spark(pool, cfg, ds)
                 .withColumn("personalised", F.lit(True)).withColumn("model_version", F.lit(version).cast("string")))

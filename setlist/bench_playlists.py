@@ -17,8 +17,9 @@ What it does, for the last logical date ``ds`` of the generated data:
    nothing written):
 
    * ``xgboost_rerank``: ``playlists.rerank`` (XGBoost scores through
-     ``score_frame``, then each listener's top ``candidates_per_user``), from
-     the candidates and their Feast features (retrieval timed apart);
+     ``score_frame``, then each listener's top ``candidates_per_user``) on
+     each slice of ``playlists.scoring_slices`` (candidates with their Feast
+     features; the retrieval is timed apart);
    * ``policy_and_sequence``: ``playlists.playlists_on_spark`` (controls,
      overrides, arms, fair re-ranking, exploration, sequencing, reasons) over
      the enriched pool (``playlists.enrich``, written to parquet first, not
@@ -148,24 +149,26 @@ def speed(config, ds: str, scratch: Path, cores: int) -> dict:
     spark = get_spark(config)
     ctx = StageContext(stage="playlists", ds=ds, config=config, spark=spark, lake=Lake.from_config(config, spark))
     pc = config.playlists
-    t0 = _now()
-    frame, booster_raw, features, version = playlists.scoring_input(ctx)
-    retrieval_s = _now() - t0
-    _say(f"scoring input: {len(frame):,} candidates (model {version}) in {retrieval_s:.1f} s")
-
-    t0 = _now()
-    playlists.rerank(spark, frame, booster_raw, features, pc.candidates_per_user).write.format("noop") \
-        .mode("overwrite").save()
-    rerank_s = _now() - t0
-    _say(f"xgboost rerank: {rerank_s:.1f} s")
-
-    t0 = _now()
     scored_path = str(scratch / "scored")
-    playlists.rerank(spark, frame, booster_raw, features, pc.candidates_per_user).write.mode("overwrite") \
-        .parquet(scored_path)
-    candidates = len(frame)
-    del frame                                    # the largest object here: free it before the steps after
-    gc.collect()
+    retrieval_s = rerank_s = 0.0
+    candidates, slices, version = 0, playlists.scoring_slices(ctx), None
+    t0 = _now()
+    for n_slice, (frame, booster_raw, features, version) in enumerate(slices):
+        retrieval_s += _now() - t0
+        candidates += len(frame)
+        t0 = _now()
+        playlists.rerank(spark, frame, booster_raw, features, pc.candidates_per_user).write.format("noop") \
+            .mode("overwrite").save()
+        rerank_s += _now() - t0
+        playlists.rerank(spark, frame, booster_raw, features, pc.candidates_per_user).write \
+            .mode("append" if n_slice else "overwrite").parquet(scored_path)
+        del frame
+        gc.collect()
+        t0 = _now()
+    _say(f"scoring input: {candidates:,} candidates (model {version}), Feast retrieval {retrieval_s:.1f} s; "
+         f"xgboost rerank: {rerank_s:.1f} s")
+
+    t0 = _now()
     users = (ctx.lake.read("silver", "users", ds=ds)
              .where(F.col("personalisation_consent") & ~F.col("is_deleted")).select("user_id"))
     pool_path = str(scratch / "pool")

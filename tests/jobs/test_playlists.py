@@ -244,3 +244,11 @@ def test_exploration_never_draws_an_excluded_artist_or_a_suppressed_track():
     assert set(explored["track_id"]) == {"t020", "t021"}
     assert sorted(explored["propensity"]) == [0.5, 1.0]
     assert "a01" not in set(out["artist_id"]) and "t010" not in set(out["track_id"])
+
+
+def test_scoring_slices_never_split_a_listener():
+    users = np.array(list("aaabbcccccd"))
+    assert playlists.listener_slices(users, 3) == [(0, 3), (3, 10), (10, 11)]
+    assert playlists.listener_slices(users, 4) == [(0, 5), (5, 10), (10, 11)]
+    assert playlists.listener_slices(users, 11) == [(0, 11)]
+    assert playlists.listener_slices(np.array([]), 5) == [(0, 0)]
