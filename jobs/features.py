@@ -50,17 +50,17 @@ def _window(events, start: str, end: str):
 
 def _top(df, key: str, item: str, prefix: str, name: str):
     """Per key: the most played item (ties: smallest id), its share, and the
-    Shannon entropy (bits) of the key's play distribution over items."""
+    Shannon entropy (bits) of the key's play distribution over items.
+
+    Two aggregations, no window: with N = Σ n over the key's items,
+    H = −Σ (n/N)·log2(n/N) = log2 N − (Σ n·log2 n) / N (at least 0)."""
     from pyspark.sql import functions as F
-    from pyspark.sql import Window
     counts = df.groupBy(key, item).agg(F.count("*").alias("n"))
-    w = Window.partitionBy(key)
-    counts = counts.withColumn("p", F.col("n") / F.sum("n").over(w))
-    ranked = counts.withColumn("r", F.row_number().over(w.orderBy(F.desc("n"), F.asc(item))))
-    top = ranked.where("r = 1").select(key, F.col(item).alias(f"{prefix}_top_{name}"),
-                                       F.col("p").alias(f"{prefix}_top_{name}_share"))
-    ent = counts.groupBy(key).agg((-F.sum(F.col("p") * F.log2("p"))).alias(f"{prefix}_{name}_entropy"))
-    return top.join(ent, key)
+    total = F.sum("n")
+    return counts.groupBy(key).agg(
+        F.min_by(item, F.struct(-F.col("n"), F.col(item))).alias(f"{prefix}_top_{name}"),
+        (F.max("n") / total).alias(f"{prefix}_top_{name}_share"),
+        F.greatest(F.lit(0.0), F.log2(total) - F.sum(F.col("n") * F.log2("n")) / total).alias(f"{prefix}_{name}_entropy"))
 
 
 def compute_user_profile(events, start: str, end: str, users, prefix: str):
@@ -210,28 +210,35 @@ def compute_colistening(events, start: str, end: str, k: int, max_session_tracks
     keep their first ones, which bounds the pair blow-up of marathon sessions.
     """
     from pyspark.sql import functions as F
-    from pyspark.sql import Window
-    st = (_window(events, start, end).groupBy("session_id", "track_id").agg(F.min("ts").alias("first"))
-          .withColumn("i", F.row_number().over(Window.partitionBy("session_id").orderBy("first", "track_id")))
-          .where(F.col("i") <= max_session_tracks).select("session_id", "track_id"))
-    n = st.groupBy("track_id").agg(F.count("*").alias("n"))
-    # Pairs x < y inside each session from its sorted track list: one shuffle by
-    # session instead of a self-join on session_id.
-    sessions = st.groupBy("session_id").agg(F.array_sort(F.collect_list("track_id")).alias("t"))
+    firsts = _window(events, start, end).groupBy("session_id", "track_id").agg(F.min("ts").alias("first"))
+    # Each session's first tracks (by first play, then id), as a sorted list of ids.
+    sessions = (firsts.groupBy("session_id")
+                .agg(F.slice(F.array_sort(F.collect_list(F.struct("first", "track_id"))), 1, max_session_tracks)
+                     .alias("s"))
+                .select(F.array_sort(F.col("s.track_id")).alias("t")))
+    # Pairs x <= y from each session's list, counted in one aggregation: (x, x)
+    # counts the sessions with x. Read twice below, so kept once (lazily).
     pair_list = F.expr("flatten(transform(t, (x, i) -> "
-                       "transform(slice(t, i + 2, size(t)), y -> named_struct('x', x, 'y', y))))")
-    pairs = (sessions.select(F.explode(pair_list).alias("p"))
-             .groupBy(F.col("p.x").alias("x"), F.col("p.y").alias("y"))
-             .agg(F.count("*").alias("co_sessions")))
+                       "transform(slice(t, i + 1, size(t)), y -> named_struct('x', x, 'y', y))))")
+    counted = (sessions.select(F.explode(pair_list).alias("p"))
+               .groupBy(F.col("p.x").alias("x"), F.col("p.y").alias("y"))
+               .agg(F.count("*").alias("co_sessions"))
+               .localCheckpoint(eager=False))
+    n = counted.where("x = y").select(F.col("x").alias("track_id"), F.col("co_sessions").alias("n"))
+    pairs = counted.where("x < y")
     both = (pairs.select(F.col("x").alias("track_id"), F.col("y").alias("neighbour_id"), "co_sessions")
             .unionByName(pairs.select(F.col("y").alias("track_id"), F.col("x").alias("neighbour_id"), "co_sessions")))
-    scored = (both.join(n, "track_id").join(n.select(F.col("track_id").alias("neighbour_id"), F.col("n").alias("m")),
-                                            "neighbour_id")
+    scored = (both.join(F.broadcast(n), "track_id")
+              .join(F.broadcast(n.select(F.col("track_id").alias("neighbour_id"), F.col("n").alias("m"))), "neighbour_id")
               .withColumn("score", F.col("co_sessions") / F.sqrt(F.col("n") * F.col("m"))))
-    ranked = scored.withColumn("rank", F.row_number().over(
-        Window.partitionBy("track_id").orderBy(F.desc("score"), F.asc("neighbour_id"))))
-    out = ranked.where(F.col("rank") <= k).select("track_id", "neighbour_id", F.col("co_sessions").cast("long"),
-                                                  "score", F.col("rank").cast("int"))
+    # Top k per track from one aggregation: sorted by (−score, neighbour_id).
+    top = (scored.groupBy("track_id")
+           .agg(F.slice(F.array_sort(F.collect_list(F.struct((-F.col("score")).alias("neg"), "neighbour_id",
+                                                             "co_sessions", "score"))), 1, k).alias("a"))
+           .select("track_id", F.posexplode("a").alias("pos", "e")))
+    out = top.select("track_id", F.col("e.neighbour_id").alias("neighbour_id"),
+                     F.col("e.co_sessions").cast("long").alias("co_sessions"), F.col("e.score").alias("score"),
+                     (F.col("pos") + 1).cast("int").alias("rank"))
     return _stamp(out, end)
 
 

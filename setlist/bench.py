@@ -23,7 +23,8 @@ What it does, for the last logical date ``ds`` of the generated data:
    step per table.
 4. Checks agreement between the gold tables the stage wrote and DuckDB's
    tables: the same keys, strings equal, numbers equal within 1e-9 relative
-   (1e-12 absolute for values at zero, such as a spread of identical values).
+   or 1e-10 absolute (the stage rounds doubles to 10 decimals,
+   ``setlist.jobs.features.DECIMALS``; DuckDB's values are not rounded).
 5. Times online reads of the ``playlist_serving_v1`` feature service for one
    listener and one track per call (random ids that have rows, after a few
    warm-up calls): against the local sqlite online store the stage filled,
@@ -51,7 +52,7 @@ from pathlib import Path
 GOAL = "Spark <= 2x DuckDB on tier m; online p99 <= 10 ms"
 REDIS = "127.0.0.1:6379"
 DUCKDB_THREADS = 2
-REL_TOL, ABS_TOL = 1e-9, 1e-12
+REL_TOL, ABS_TOL = 1e-9, 1e-10   # ABS_TOL: one unit of the stage's 10th decimal
 # The silver tables the feature stage reads; a day counts as cleaned when all have its partition.
 SILVER_INPUTS = ("users", "labels", "artists", "tracks", "editorial_placements", "listening_events")
 # Each gold table's key, for the comparison.
