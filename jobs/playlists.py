@@ -232,7 +232,7 @@ def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, featur
         base["score"] = baseline_score(features)
         return spark.createDataFrame(base)
     cols = list(dict.fromkeys(base_cols + feature_names))
-    # A column selection copies the frame: skip it when the frame already is those columns (``scoring_input``).
+    # A column selection copies the frame: skip it when the frame already is those columns (``scoring_slices``).
     sdf = spark.createDataFrame(features if list(features.columns) == cols else features[cols])
     model = spark.sparkContext.broadcast(booster_raw)
 

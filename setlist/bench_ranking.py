@@ -23,8 +23,9 @@ training anchor ``T = ds - model.label_horizon_days``:
    retrieval (``training_frame``) and the XGBRanker fit (``fit``) are timed
    apart: the real functions, wrapped by a timer while the stage runs.
 4. **Scoring**, as the playlists stage does it: ds's candidates with the
-   current model's point-in-time features (``setlist.jobs.playlists.scoring_input``,
-   timed apart), scored by ``setlist.jobs.playlists.score_frame`` (Spark
+   current model's point-in-time features, retrieved in slices of whole
+   listeners (``setlist.jobs.playlists.scoring_slices``, timed apart),
+   scored slice by slice by ``setlist.jobs.playlists.score_frame`` (Spark
    ``mapInPandas`` with the model broadcast), forced by a ``noop`` write.
    Users = listeners scored.
 
@@ -165,7 +166,7 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
 
     from setlist.bench import prepare
     from setlist.jobs import train as tj
-    from setlist.jobs.playlists import score_frame, scoring_input
+    from setlist.jobs.playlists import score_frame, scoring_slices
     from setlist.pipeline import run_stage
     from setlist.spark import get_spark
 
@@ -229,22 +230,27 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
     _say(f"training: {train_rows:,} rows in {trained['seconds']:.1f} s (stage: retrieval {retrieval_s:.1f} s, "
          f"XGBoost fit of {fit_rows:,} rows {fit_s:.1f} s)")
 
-    # --- scoring: what the playlists stage does (jobs/playlists.py run → scoring_input, score_frame)
+    # --- scoring: what the playlists stage does (jobs/playlists.py run → scoring_slices, score_frame)
     gc.collect()
     pctx = _context(config, "playlists", ds)
+    score_retrieval_s = score_s = 0.0
+    n_users = n_rows = 0
+    booster_raw = version = None
     t0 = _now()
-    scored_input, booster_raw, feature_names, version = scoring_input(pctx)
-    score_retrieval_s = _now() - t0
-    if booster_raw is None:
-        raise ValueError("no current reranker in the model store after training")
+    for frame, booster_raw, feature_names, version in scoring_slices(pctx):
+        score_retrieval_s += _now() - t0
+        if booster_raw is None:
+            raise ValueError("no current reranker in the model store after training")
+        n_users += int(frame["user_id"].nunique())      # a slice holds whole listeners
+        n_rows += len(frame)
+        t0 = _now()
+        score_frame(spark, frame, booster_raw, feature_names).write.format("noop").mode("overwrite").save()
+        score_s += _now() - t0
+        del frame
+        gc.collect()
+        t0 = _now()
     training["features"] = len(feature_names)
-    n_users = int(scored_input["user_id"].nunique())
-    n_rows = int(len(scored_input))
-    _say(f"scoring {n_rows:,} candidates of {n_users:,} users with model {version}")
-    t0 = _now()
-    scored = score_frame(spark, scored_input, booster_raw, feature_names)
-    scored.write.format("noop").mode("overwrite").save()
-    score_s = _now() - t0
+    _say(f"scored {n_rows:,} candidates of {n_users:,} users with model {version}")
     scoring = {
         "users": n_users, "rows": n_rows, "model_version": version,
         "seconds": round(score_s, 3), "users_rate": rate(n_users, score_s, cores),

@@ -33,3 +33,24 @@ def test_timed_records_the_real_call_and_restores_it():
     assert module.double is original
     seconds, rows = steps["double"]
     assert rows == 3 and seconds >= 0.0
+
+
+def test_the_benchmarks_import_only_names_that_exist():
+    """The benchmarks import the stages' functions inside their run
+    functions, which no test runs: every such name must exist."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    import setlist
+
+    missing = []
+    for name in ("bench", "bench_ranking", "bench_playlists"):
+        tree = ast.parse(Path(setlist.__file__).with_name(f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("setlist"):
+                module = importlib.import_module(node.module)
+                missing += [f"{name}: {node.module}.{a.name}" for a in node.names
+                            if not hasattr(module, a.name) and
+                            importlib.util.find_spec(f"{node.module}.{a.name}") is None]
+    assert missing == []
