@@ -240,9 +240,12 @@ def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, featur
         import xgboost as xgb
         booster = xgb.Booster()
         booster.load_model(bytearray(model.value))
+        # One thread per Spark task (Spark runs the tasks side by side); XGBoost
+        # scores float32, so the features go in as float32, without a DMatrix.
+        booster.set_param({"nthread": 1})
         for b in batches:
             out = b[base_cols].copy()
-            out["score"] = booster.predict(xgb.DMatrix(b[feature_names].astype("float64")))
+            out["score"] = booster.inplace_predict(b[feature_names].to_numpy(np.float32)).astype(np.float64)
             yield out
 
     return sdf.mapInPandas(predict, "user_id string, track_id string, artist_id string, source string, "

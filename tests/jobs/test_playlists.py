@@ -222,11 +222,12 @@ def test_on_spark_listeners_split_across_arrow_batches_get_their_own_playlists(s
     df = pd.concat(pools, ignore_index=True)
     df["release_date"] = df["release_date"].dt.date
     expected = playlists.build_playlists(df, cfg, "2026-11-23")
+    before = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")    # every listener spans several batches
     try:
         got = playlists.playlists_on_spark(spark.createDataFrame(df, POOL_DDL), cfg, "2026-11-23").toPandas()
     finally:
-        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", before)
     got = got.sort_values(["user_id", "position"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
     assert got.groupby("user_id").size().to_dict() == {f"u{s}": 10 for s in range(5)}
@@ -252,3 +253,21 @@ def test_scoring_slices_never_split_a_listener():
     assert playlists.listener_slices(users, 4) == [(0, 5), (5, 10), (10, 11)]
     assert playlists.listener_slices(users, 11) == [(0, 11)]
     assert playlists.listener_slices(np.array([]), 5) == [(0, 0)]
+
+
+def test_score_frame_on_spark_gives_the_boosters_own_scores(spark):
+    import xgboost as xgb
+    rng = np.random.default_rng(7)
+    n, names = 300, ["f_a", "f_b", "f_c"]
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    X[::10, 1] = np.nan                                      # missing values go through as missing
+    booster = xgb.train({"objective": "rank:ndcg", "max_depth": 3, "seed": 0},
+                        xgb.DMatrix(X, label=rng.integers(0, 3, n), group=[30] * 10, feature_names=names),
+                        num_boost_round=5)
+    frame = pd.DataFrame({"user_id": [f"u{i // 30}" for i in range(n)], "track_id": [f"t{i:03d}" for i in range(n)],
+                          "artist_id": "a1", "source": "als", "coli_seed_track_id": None, **dict(zip(names, X.T))})
+    raw = bytes(booster.save_raw("json"))
+    got = playlists.score_frame(spark, frame, raw, names).toPandas().sort_values("track_id")
+    expected = booster.predict(xgb.DMatrix(X, feature_names=names)).astype(np.float64)
+    assert got["track_id"].tolist() == frame["track_id"].tolist()
+    np.testing.assert_array_equal(got["score"].to_numpy(), expected)
