@@ -141,6 +141,7 @@ def speed(config, ds: str, scratch: Path, cores: int) -> dict:
     enriched pool to ``scratch/pool`` for the steps after."""
     from pyspark.sql import functions as F
 
+    from setlist.bench_ranking import timed_items
     from setlist.context import StageContext
     from setlist.jobs import playlists
     from setlist.spark import get_spark
@@ -151,10 +152,10 @@ def speed(config, ds: str, scratch: Path, cores: int) -> dict:
     pc = config.playlists
     scored_path = str(scratch / "scored")
     retrieval_s = rerank_s = 0.0
-    candidates, slices, version = 0, playlists.scoring_slices(ctx), None
-    t0 = _now()
-    for n_slice, (frame, booster_raw, features, version) in enumerate(slices):
-        retrieval_s += _now() - t0
+    candidates, version = 0, None
+    for n_slice, (fetch_s, (frame, booster_raw, features, version)) in enumerate(
+            timed_items(playlists.scoring_slices(ctx))):
+        retrieval_s += fetch_s
         candidates += len(frame)
         t0 = _now()
         playlists.rerank(spark, frame, booster_raw, features, pc.candidates_per_user).write.format("noop") \
@@ -164,7 +165,6 @@ def speed(config, ds: str, scratch: Path, cores: int) -> dict:
             .mode("append" if n_slice else "overwrite").parquet(scored_path)
         del frame
         gc.collect()
-        t0 = _now()
     _say(f"scoring input: {candidates:,} candidates (model {version}), Feast retrieval {retrieval_s:.1f} s; "
          f"xgboost rerank: {rerank_s:.1f} s")
 

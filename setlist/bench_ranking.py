@@ -94,6 +94,19 @@ def timed(module, name: str, into: dict, rows):
         setattr(module, name, original)
 
 
+def timed_items(items):
+    """Yield (seconds it took to produce the item, item) for each of ``items``
+    (a generator doing work between items, such as a retrieval per slice)."""
+    it = iter(items)
+    while True:
+        t0 = _now()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        yield _now() - t0, item
+
+
 def _context(config, stage: str, ds: str):
     from setlist.context import StageContext
     from setlist.spark import get_spark
@@ -235,10 +248,9 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
     pctx = _context(config, "playlists", ds)
     score_retrieval_s = score_s = 0.0
     n_users = n_rows = 0
-    booster_raw = version = None
-    t0 = _now()
-    for frame, booster_raw, feature_names, version in scoring_slices(pctx):
-        score_retrieval_s += _now() - t0
+    feature_names, version = [], None
+    for fetch_s, (frame, booster_raw, feature_names, version) in timed_items(scoring_slices(pctx)):
+        score_retrieval_s += fetch_s
         if booster_raw is None:
             raise ValueError("no current reranker in the model store after training")
         n_users += int(frame["user_id"].nunique())      # a slice holds whole listeners
@@ -248,7 +260,6 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
         score_s += _now() - t0
         del frame
         gc.collect()
-        t0 = _now()
     training["features"] = len(feature_names)
     _say(f"scored {n_rows:,} candidates of {n_users:,} users with model {version}")
     scoring = {

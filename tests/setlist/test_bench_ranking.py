@@ -40,6 +40,7 @@ def test_the_benchmarks_import_only_names_that_exist():
     functions, which no test runs: every such name must exist."""
     import ast
     import importlib
+    import importlib.util
     from pathlib import Path
 
     import setlist
@@ -54,3 +55,11 @@ def test_the_benchmarks_import_only_names_that_exist():
                             if not hasattr(module, a.name) and
                             importlib.util.find_spec(f"{node.module}.{a.name}") is None]
     assert missing == []
+
+
+def test_timed_items_yields_every_item_with_the_time_it_took():
+    from setlist.bench_ranking import timed_items
+    got = list(timed_items(iter(["a", "b"])))
+    assert [item for _, item in got] == ["a", "b"]
+    assert all(seconds >= 0.0 for seconds, _ in got)
+    assert list(timed_items([])) == []
