@@ -50,17 +50,29 @@ def _window(events, start: str, end: str):
 
 def _top(df, key: str, item: str, prefix: str, name: str):
     """Per key: the most played item (ties: smallest id), its share, and the
-    Shannon entropy (bits) of the key's play distribution over items.
+    Shannon entropy (bits) of the key's play distribution over items."""
+    return _tops(df, key, item, {prefix: None}, name)
 
-    Two aggregations, no window: with N = Σ n over the key's items,
-    H = −Σ (n/N)·log2(n/N) = log2 N − (Σ n·log2 n) / N (at least 0)."""
+
+def _tops(df, key: str, item: str, windows: dict, name: str):
+    """``_top`` for several windows in one pass: {prefix: first ds, or None
+    for all of ``df``}. Two aggregations, no window function: with N = Σ n
+    over the key's items, H = −Σ (n/N)·log2(n/N) = log2 N − (Σ n·log2 n) / N
+    (at least 0). A key with no play in a window gets nulls for it."""
     from pyspark.sql import functions as F
-    counts = df.groupBy(key, item).agg(F.count("*").alias("n"))
-    total = F.sum("n")
-    return counts.groupBy(key).agg(
-        F.min_by(item, F.struct(-F.col("n"), F.col(item))).alias(f"{prefix}_top_{name}"),
-        (F.max("n") / total).alias(f"{prefix}_top_{name}_share"),
-        F.greatest(F.lit(0.0), F.log2(total) - F.sum(F.col("n") * F.log2("n")) / total).alias(f"{prefix}_{name}_entropy"))
+    inside = {p: F.lit(True) if lo is None else F.col("ds") >= lo for p, lo in windows.items()}
+    counts = df.groupBy(key, item).agg(*[F.sum(c.cast("long")).alias(f"__n_{p}") for p, c in inside.items()])
+    aggs = []
+    for p in windows:
+        n = F.col(f"__n_{p}")
+        played = n > 0
+        total = F.sum(F.when(played, n))
+        aggs += [F.min(F.when(played, F.struct((-n).alias("neg"), F.col(item).alias("item"))))["item"]
+                 .alias(f"{p}_top_{name}"),
+                 (F.max(F.when(played, n)) / total).alias(f"{p}_top_{name}_share"),
+                 F.greatest(F.lit(0.0), F.log2(total) - F.sum(F.when(played, n * F.log2(n))) / total)
+                 .alias(f"{p}_{name}_entropy")]
+    return counts.groupBy(key).agg(*aggs)
 
 
 def compute_user_profile(events, start: str, end: str, users, prefix: str):
@@ -69,33 +81,55 @@ def compute_user_profile(events, start: str, end: str, users, prefix: str):
     were the first listen of a track in the window), session length in plays
     and minutes, audio-feature centroid and spread, day-part and weekend shares,
     top genre and artist with their shares, genre entropy."""
+    return compute_user_profiles(events, {prefix: start}, end, users)[prefix]
+
+
+def compute_user_profiles(events, starts: dict, end: str, users) -> dict:
+    """``compute_user_profile`` for several windows ending on ``end`` in one
+    pass over the widest: {prefix: start} → {prefix: DataFrame}. Every
+    aggregate of a window reads only that window's events (conditional
+    aggregates; nulls are skipped), and a listener gets a row in a window's
+    table only if they played in it."""
     from pyspark.sql import functions as F
-    ev = _window(events, start, end).join(users.select("user_id"), "user_id", "left_semi")
+    ev = _window(events, min(starts.values()), end).join(users.select("user_id"), "user_id", "left_semi")
     hour = F.hour("ts")
-    aggs = [
-        F.count("*").alias(f"{prefix}_plays"),
-        _distinct("ds").alias(f"{prefix}_active_days"),
-        _distinct("session_id").alias(f"{prefix}_sessions"),
-        F.avg(F.col("skipped").cast("double")).alias(f"{prefix}_skip_rate"),
-        F.avg(F.col("completed").cast("double")).alias(f"{prefix}_completion_rate"),
-        (_distinct("track_id") / F.count("*")).alias(f"{prefix}_novelty"),
-        (F.count("*") / _distinct("session_id")).alias(f"{prefix}_session_plays"),
-        F.avg(F.dayofweek("ts").isin(1, 7).cast("double")).alias(f"{prefix}_weekend_share"),
-    ]
-    for part, (lo, hi) in DAY_PARTS.items():
-        aggs.append(F.avg(((hour >= lo) & (hour < hi)).cast("double")).alias(f"{prefix}_share_{part}"))
-    for a in AUDIO:
-        aggs += [F.avg(a).alias(f"{prefix}_{a}_mean"), F.stddev_pop(a).alias(f"{prefix}_{a}_std")]
+    aggs, session_aggs = [], []
+    for p, lo in starts.items():
+        inside = F.col("ds") >= lo
+
+        def w(col, inside=inside):
+            return F.when(inside, col)
+        plays = F.count(w(F.lit(1)))
+        aggs += [
+            plays.alias(f"{p}_plays"),
+            _distinct(w(F.col("ds"))).alias(f"{p}_active_days"),
+            _distinct(w(F.col("session_id"))).alias(f"{p}_sessions"),
+            F.avg(w(F.col("skipped").cast("double"))).alias(f"{p}_skip_rate"),
+            F.avg(w(F.col("completed").cast("double"))).alias(f"{p}_completion_rate"),
+            (_distinct(w(F.col("track_id"))) / plays).alias(f"{p}_novelty"),
+            (plays / _distinct(w(F.col("session_id")))).alias(f"{p}_session_plays"),
+            F.avg(w(F.dayofweek("ts").isin(1, 7).cast("double"))).alias(f"{p}_weekend_share"),
+        ]
+        for part, (h0, h1) in DAY_PARTS.items():
+            aggs.append(F.avg(w(((hour >= h0) & (hour < h1)).cast("double"))).alias(f"{p}_share_{part}"))
+        for a in AUDIO:
+            aggs += [F.avg(w(F.col(a))).alias(f"{p}_{a}_mean"), F.stddev_pop(w(F.col(a))).alias(f"{p}_{a}_std")]
+        # A session's minutes in the window: first to last play there, plus the last play's length.
+        ts_us = w(F.unix_micros("ts"))
+        session_aggs.append(((F.max(ts_us) - F.min(ts_us)) / 6e7 + F.max_by(w(F.col("ms_played")), ts_us) / 6e4)
+                            .alias(f"__minutes_{p}"))
     base = ev.groupBy("user_id").agg(*aggs)
-    sessions = (ev.groupBy("user_id", "session_id")
-                .agg(((F.max(F.unix_micros("ts")) - F.min(F.unix_micros("ts"))) / 6e7
-                      + F.max_by("ms_played", "ts") / 6e4).alias("minutes"))
-                .groupBy("user_id").agg(F.avg("minutes").alias(f"{prefix}_session_minutes")))
+    sessions = (ev.groupBy("user_id", "session_id").agg(*session_aggs)
+                .groupBy("user_id").agg(*[F.avg(f"__minutes_{p}").alias(f"{p}_session_minutes") for p in starts]))
+    artists = _tops(ev, "user_id", "artist_id", starts, "artist")
     out = (base.join(sessions, "user_id")
-           .join(_top(ev, "user_id", "genre", prefix, "genre"), "user_id", "left")
-           .join(_top(ev, "user_id", "artist_id", prefix, "artist").drop(f"{prefix}_artist_entropy"),
-                 "user_id", "left"))
-    return _stamp(out, end)
+           .join(_tops(ev, "user_id", "genre", starts, "genre"), "user_id", "left")
+           .join(artists.drop(*[f"{p}_artist_entropy" for p in starts]), "user_id", "left"))
+    if len(starts) > 1:   # read once per window below
+        out = out.localCheckpoint(eager=False)
+    return {p: _stamp(out.where(F.col(f"{p}_plays") > 0)
+                      .select("user_id", *[c for c in out.columns if c.startswith(f"{p}_")]), end)
+            for p in starts}
 
 
 def compute_user_context(events, start: str, end: str, users, devices):
@@ -208,37 +242,49 @@ def compute_colistening(events, start: str, end: str, k: int, max_session_tracks
     (cosine on the session×track incidence matrix); rank 1 = best, ties by
     neighbour id. Sessions longer than ``max_session_tracks`` distinct tracks
     keep their first ones, which bounds the pair blow-up of marathon sessions.
+    A session is (user_id, session_id).
     """
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
-    firsts = _window(events, start, end).groupBy("session_id", "track_id").agg(F.min("ts").alias("first"))
-    # Each session's first tracks (by first play, then id), as a sorted list of ids.
-    sessions = (firsts.groupBy("session_id")
-                .agg(F.slice(F.array_sort(F.collect_list(F.struct("first", "track_id"))), 1, max_session_tracks)
+    ev = _window(events, start, end)
+    # The window's tracks numbered 1.. in id order: pairs of numbers are packed
+    # into one long (x·2³² + y), counted and sorted far cheaper than id strings.
+    number = (ev.select("track_id").distinct()
+              .withColumn("i", F.dense_rank().over(Window.orderBy("track_id")).cast("long")))
+    firsts = (ev.join(F.broadcast(number), "track_id")
+              .groupBy("user_id", "session_id", "i").agg(F.min("ts").alias("first")))
+    # Each session's first tracks (by first play, then id), as a sorted list of numbers.
+    sessions = (firsts.groupBy("user_id", "session_id")
+                .agg(F.slice(F.array_sort(F.collect_list(F.struct("first", "i"))), 1, max_session_tracks)
                      .alias("s"))
-                .select(F.array_sort(F.col("s.track_id")).alias("t")))
+                .select(F.array_sort(F.col("s.i")).alias("t")))
     # Pairs x <= y from each session's list, counted in one aggregation: (x, x)
     # counts the sessions with x. Read twice below, so kept once (lazily).
-    pair_list = F.expr("flatten(transform(t, (x, i) -> "
-                       "transform(slice(t, i + 1, size(t)), y -> named_struct('x', x, 'y', y))))")
+    pair_list = F.expr("flatten(transform(t, (x, i) -> transform(slice(t, i + 1, size(t)), y -> x * 4294967296 + y)))")
     counted = (sessions.select(F.explode(pair_list).alias("p"))
-               .groupBy(F.col("p.x").alias("x"), F.col("p.y").alias("y"))
-               .agg(F.count("*").alias("co_sessions"))
+               .groupBy("p").agg(F.count("*").alias("co_sessions"))
+               .select(F.shiftright("p", 32).alias("x"), F.col("p").bitwiseAND(F.lit(4294967295)).alias("y"),
+                       "co_sessions")
                .localCheckpoint(eager=False))
-    n = counted.where("x = y").select(F.col("x").alias("track_id"), F.col("co_sessions").alias("n"))
+    n = counted.where("x = y").select(F.col("x").alias("a"), F.col("co_sessions").alias("n"))
     pairs = counted.where("x < y")
-    both = (pairs.select(F.col("x").alias("track_id"), F.col("y").alias("neighbour_id"), "co_sessions")
-            .unionByName(pairs.select(F.col("y").alias("track_id"), F.col("x").alias("neighbour_id"), "co_sessions")))
-    scored = (both.join(F.broadcast(n), "track_id")
-              .join(F.broadcast(n.select(F.col("track_id").alias("neighbour_id"), F.col("n").alias("m"))), "neighbour_id")
+    both = (pairs.select(F.col("x").alias("a"), F.col("y").alias("b"), "co_sessions")
+            .unionByName(pairs.select(F.col("y").alias("a"), F.col("x").alias("b"), "co_sessions")))
+    scored = (both.join(F.broadcast(n), "a")
+              .join(F.broadcast(n.select(F.col("a").alias("b"), F.col("n").alias("m"))), "b")
               .withColumn("score", F.col("co_sessions") / F.sqrt(F.col("n") * F.col("m"))))
-    # Top k per track from one aggregation: sorted by (−score, neighbour_id).
-    top = (scored.groupBy("track_id")
-           .agg(F.slice(F.array_sort(F.collect_list(F.struct((-F.col("score")).alias("neg"), "neighbour_id",
-                                                             "co_sessions", "score"))), 1, k).alias("a"))
-           .select("track_id", F.posexplode("a").alias("pos", "e")))
-    out = top.select("track_id", F.col("e.neighbour_id").alias("neighbour_id"),
-                     F.col("e.co_sessions").cast("long").alias("co_sessions"), F.col("e.score").alias("score"),
-                     (F.col("pos") + 1).cast("int").alias("rank"))
+    # Top k per track from one aggregation: sorted by (−score, neighbour number),
+    # i.e. ties by neighbour id.
+    top = (scored.groupBy("a")
+           .agg(F.slice(F.array_sort(F.collect_list(F.struct((-F.col("score")).alias("neg"), "b",
+                                                             "co_sessions", "score"))), 1, k).alias("e"))
+           .select("a", F.posexplode("e").alias("pos", "e"))
+           .select("a", F.col("e.b").alias("b"), "e.co_sessions", "e.score", "pos"))
+    ids = F.broadcast(number)
+    out = (top.join(ids.select(F.col("i").alias("a"), "track_id"), "a")
+              .join(ids.select(F.col("i").alias("b"), F.col("track_id").alias("neighbour_id")), "b")
+              .select("track_id", "neighbour_id", F.col("co_sessions").cast("long").alias("co_sessions"), "score",
+                      (F.col("pos") + 1).cast("int").alias("rank")))
     return _stamp(out, end)
 
 
@@ -252,9 +298,10 @@ def build(ctx, events, tracks, users) -> dict:
     p, ds, lake = ctx.config.pipeline, ctx.ds, ctx.lake
     lt = ctx.shift(-(p.feature_window_days - 1))
     st = ctx.shift(-(p.short_window_days - 1))
+    profiles = compute_user_profiles(events, {"lt": lt, "st": st}, ds, users)
     return {
-        "user_profile_long": compute_user_profile(events, lt, ds, users, "lt"),
-        "user_profile_short": compute_user_profile(events, st, ds, users, "st"),
+        "user_profile_long": profiles["lt"],
+        "user_profile_short": profiles["st"],
         "user_context": compute_user_context(events, lt, ds, users, schema.DEVICES),
         "track_popularity": compute_track_popularity(
             events, lt, ds, tracks, lake.read("silver", "editorial_placements", ds=ds)),
@@ -280,6 +327,31 @@ def _rounded(df):
                        else F.col(f.name) for f in df.schema.fields])
 
 
+# The event columns the tables read; the rest of the silver row is never cached.
+EVENT_COLUMNS = ("user_id", "track_id", "session_id", "ts", "ds", "ms_played", "skipped", "completed", "device")
+
+
+def load_inputs(ctx):
+    """The stage's cached inputs: the window's events (only ``EVENT_COLUMNS``)
+    joined to the catalogue's artist, genre and audio features; the catalogue;
+    the listeners who may get user-level rows (consent, no deletion).
+
+    ``session_id`` (a 64-character SHA-256 in silver) is cached as its 64-bit
+    xxhash: the tables only count and group sessions, always within one
+    listener, where two sessions would have to share all 64 bits to merge."""
+    from pyspark.sql import functions as F
+    lake, ds = ctx.lake, ctx.ds
+    start = ctx.shift(-(ctx.config.pipeline.feature_window_days - 1))
+    tracks = lake.read("silver", "tracks", ds=ds).cache()
+    users = lake.read("silver", "users", ds=ds).where(
+        F.col("personalisation_consent") & ~F.col("is_deleted")).select("user_id").cache()
+    cat = tracks.select("track_id", "artist_id", "genre", *AUDIO)
+    events = (lake.read("silver", "listening_events", ds_range=(start, ds)).select(*EVENT_COLUMNS)
+              .withColumn("session_id", F.xxhash64("session_id"))
+              .join(F.broadcast(cat), "track_id", "left").cache())
+    return events, tracks, users
+
+
 def run(ctx) -> dict:
     from pyspark.sql import functions as F
     from setlist import featurestore
@@ -287,13 +359,7 @@ def run(ctx) -> dict:
     from setlist.governance import checks
 
     lake, ds = ctx.lake, ctx.ds
-    start = ctx.shift(-(ctx.config.pipeline.feature_window_days - 1))
-    tracks = lake.read("silver", "tracks", ds=ds).cache()
-    users = lake.read("silver", "users", ds=ds).where(
-        F.col("personalisation_consent") & ~F.col("is_deleted")).select("user_id").cache()
-    cat = tracks.select("track_id", "artist_id", "genre", *AUDIO)
-    events = (lake.read("silver", "listening_events", ds_range=(start, ds))
-              .join(F.broadcast(cat), "track_id", "left").cache())
+    events, tracks, users = load_inputs(ctx)
     rows_in = events.count()
     written = {}
     for name, df in build(ctx, events, tracks, users).items():
@@ -302,7 +368,8 @@ def run(ctx) -> dict:
         written[name] = lake.write(df, "gold", name, ds=ds)
         df.unpersist()
         ctx.log(f"gold/{name}: {written[name]:,} rows")
-    events.unpersist()
+    for df in (events, users, tracks):
+        df.unpersist()
     store = featurestore.open_store(ctx.config)
     applied = featurestore.apply(store, ctx.config)
     featurestore.materialize(store, ds, views=ONLINE_VIEWS)

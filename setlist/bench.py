@@ -123,15 +123,9 @@ def spark_compute(config, ds: str) -> dict:
     spark = get_spark(config)
     lake = Lake.from_config(config, spark)
     ctx = StageContext(stage="features", ds=ds, config=config, spark=spark, lake=lake)
-    start = ctx.shift(-(config.pipeline.feature_window_days - 1))
     per = {}
     t0 = _now()
-    tracks = lake.read("silver", "tracks", ds=ds).cache()
-    users = lake.read("silver", "users", ds=ds).where(
-        F.col("personalisation_consent") & ~F.col("is_deleted")).select("user_id").cache()
-    cat = tracks.select("track_id", "artist_id", "genre", *fj.AUDIO)
-    events = (lake.read("silver", "listening_events", ds_range=(start, ds))
-              .join(F.broadcast(cat), "track_id", "left").cache())
+    events, tracks, users = fj.load_inputs(ctx)
     rows = events.count()
     per["_load"] = round(_now() - t0, 3)
     for name, df in fj.build(ctx, events, tracks, users).items():

@@ -67,6 +67,30 @@ def test_user_profile_short_window_sees_only_recent_days(events, users):
     assert got == {"u1": 2, "u2": 1}
 
 
+def test_user_profiles_in_one_pass_keep_each_window_apart(spark, events, users):
+    a1, a2 = (100.0, 0.5, 0.5, 0.5, 0.5), (140.0, 0.9, 0.1, 0.8, 0.2)
+    # Session s5 straddles the short window's start: its 23:40 play arrived late (ds 2026-11-22).
+    late = spark.createDataFrame([
+        ("u1", "t2", "a2", "rock", "2026-11-21", datetime(2026, 11, 21, 23, 50), "s5", False, True, 60000, "tv", *a2),
+        ("u1", "t1", "a1", "pop", "2026-11-22", datetime(2026, 11, 21, 23, 40), "s5", False, True, 30000, "tv", *a1),
+    ], EV_COLS)
+    ev = events.unionByName(late)
+    both = features.compute_user_profiles(ev, {"lt": LT[0], "st": "2026-11-22"}, LT[1], users)
+    assertDataFrameEqual(both["lt"], features.compute_user_profile(ev, *LT, users, "lt"))
+    assertDataFrameEqual(both["st"], features.compute_user_profile(ev, "2026-11-22", LT[1], users, "st"))
+    lt = {r["user_id"]: r for r in both["lt"].collect()}["u1"]
+    st = {r["user_id"]: r for r in both["st"].collect()}
+    # long: s1 4 min + 10 s, s2 3 min, s5 23:40 → 23:50 plus the 23:50 play's minute
+    assert (lt["lt_plays"], lt["lt_sessions"]) == (5, 3)
+    assert lt["lt_session_minutes"] == pytest.approx(((4 + 10 / 60) + 3 + 11) / 3, abs=1e-12)
+    # short: s1, and of s5 only the late 30 s play
+    u1 = st["u1"]
+    assert (u1["st_plays"], u1["st_sessions"], u1["st_active_days"], u1["st_top_genre"]) == (3, 2, 2, "pop")
+    assert (u1["st_top_genre_share"], u1["st_genre_entropy"]) == (1.0, 0.0)
+    assert u1["st_session_minutes"] == pytest.approx(((4 + 10 / 60) + 0.5) / 2, abs=1e-12)
+    assert st["u2"]["st_plays"] == 1
+
+
 def test_user_context(spark, events, users):
     got = features.compute_user_context(events, *LT, users, ("mobile", "desktop", "web"))
     expected = spark.createDataFrame([
@@ -135,8 +159,8 @@ def test_colistening(spark):
     t = lambda m: datetime(2026, 11, 23, 10, m)  # noqa: E731
     rows = [("A", "t1", t(0)), ("A", "t2", t(1)), ("A", "t3", t(2)), ("B", "t1", t(0)), ("B", "t2", t(1)),
             ("C", "t2", t(0)), ("C", "t3", t(1)), ("D", "t1", t(0))]
-    ev = spark.createDataFrame([(s, tr, "2026-11-23", ts) for s, tr, ts in rows],
-                               "session_id string, track_id string, ds string, ts timestamp")
+    ev = spark.createDataFrame([("u1" if s in "AB" else "u2", s, tr, "2026-11-23", ts) for s, tr, ts in rows],
+                               "user_id string, session_id string, track_id string, ds string, ts timestamp")
     got = {(r["track_id"], r["neighbour_id"]): (r["co_sessions"], r["score"], r["rank"])
            for r in features.compute_colistening(ev, *LT, k=2, max_session_tracks=50).collect()}
     # sessions with: t1 3, t2 3, t3 2; together: t1t2 2, t1t3 1, t2t3 2
