@@ -43,6 +43,19 @@ def _distinct(col):
     return F.size(F.collect_set(col)).cast("long")
 
 
+def _rate_parts(flag: str):
+    """Partial sums for ``_rate``: the true count and the non-null count of ``flag``."""
+    from pyspark.sql import functions as F
+    return F.sum(F.col(flag).cast("long")).alias(f"__{flag}_true"), F.count(flag).alias(f"__{flag}_known")
+
+
+def _rate(flag: str):
+    """The share of true among known values of ``flag`` from ``_rate_parts``
+    (what ``avg(flag)`` gives on the rows, with nulls skipped)."""
+    from pyspark.sql import functions as F
+    return F.try_divide(F.sum(f"__{flag}_true"), F.sum(f"__{flag}_known"))
+
+
 def _window(events, start: str, end: str):
     from pyspark.sql import functions as F
     return events.where((F.col("ds") >= start) & (F.col("ds") <= end))
@@ -106,8 +119,9 @@ def compute_user_profiles(events, starts: dict, end: str, users) -> dict:
             _distinct(w(F.col("session_id"))).alias(f"{p}_sessions"),
             F.avg(w(F.col("skipped").cast("double"))).alias(f"{p}_skip_rate"),
             F.avg(w(F.col("completed").cast("double"))).alias(f"{p}_completion_rate"),
-            (_distinct(w(F.col("track_id"))) / plays).alias(f"{p}_novelty"),
-            (plays / _distinct(w(F.col("session_id")))).alias(f"{p}_session_plays"),
+            # No play in the window (null here) means no row in its table.
+            F.try_divide(_distinct(w(F.col("track_id"))), plays).alias(f"{p}_novelty"),
+            F.try_divide(plays, _distinct(w(F.col("session_id")))).alias(f"{p}_session_plays"),
             F.avg(w(F.dayofweek("ts").isin(1, 7).cast("double"))).alias(f"{p}_weekend_share"),
         ]
         for part, (h0, h1) in DAY_PARTS.items():
@@ -134,16 +148,20 @@ def compute_user_profiles(events, starts: dict, end: str, users) -> dict:
 
 def compute_user_context(events, start: str, end: str, users, devices):
     """When and where the listener listens: most frequent hour (0-23) and ISO
-    weekday (1 = Monday), and the share of plays per device."""
+    weekday (1 = Monday), ties to the earliest, and the share of plays per
+    device. One aggregation: a play count per hour and per weekday, whose
+    smallest (−count, value) pair is the most frequent value."""
     from pyspark.sql import functions as F
-    ev = (_window(events, start, end).join(users.select("user_id"), "user_id", "left_semi")
-          .withColumn("hour", F.hour("ts"))
-          .withColumn("weekday", ((F.dayofweek("ts") + 5) % 7) + 1))
-    hour = _top(ev, "user_id", "hour", "ctx", "hour").select("user_id", "ctx_top_hour")
-    wday = _top(ev, "user_id", "weekday", "ctx", "weekday").select("user_id", "ctx_top_weekday")
-    mix = ev.groupBy("user_id").agg(*[F.avg((F.col("device") == d).cast("double")).alias(f"ctx_share_{d}")
-                                      for d in devices])
-    return _stamp(mix.join(hour, "user_id").join(wday, "user_id"), end)
+    ev = _window(events, start, end).join(users.select("user_id"), "user_id", "left_semi")
+    hour, weekday = F.hour("ts"), ((F.dayofweek("ts") + 5) % 7) + 1
+
+    def most(col, values):
+        return F.array_min(F.array(*[F.struct((-F.count(F.when(col == v, 1))).alias("neg"), F.lit(v).alias("v"))
+                                     for v in values]))["v"]
+    out = ev.groupBy("user_id").agg(
+        *[F.avg((F.col("device") == d).cast("double")).alias(f"ctx_share_{d}") for d in devices],
+        most(hour, range(24)).alias("ctx_top_hour"), most(weekday, range(1, 8)).alias("ctx_top_weekday"))
+    return _stamp(out, end)
 
 
 def compute_track_popularity(events, start: str, end: str, tracks, placements):
@@ -154,15 +172,19 @@ def compute_track_popularity(events, start: str, end: str, tracks, placements):
     ev = _window(events, start, end)
     d7 = (date.fromisoformat(end) - timedelta(days=6)).isoformat()
     in1, in7 = F.col("ds") == end, F.col("ds") >= d7
-    agg = ev.groupBy("track_id").agg(
-        F.sum(in1.cast("long")).alias("track_plays_1d"),
-        F.sum(in7.cast("long")).alias("track_plays_7d"),
-        F.count("*").alias("track_plays_28d"),
-        _distinct(F.when(in1, F.col("user_id"))).alias("track_listeners_1d"),
-        _distinct(F.when(in7, F.col("user_id"))).alias("track_listeners_7d"),
-        _distinct("user_id").alias("track_listeners_28d"),
-        F.avg(F.col("skipped").cast("double")).alias("track_skip_rate_28d"),
-        F.avg(F.col("completed").cast("double")).alias("track_completion_rate_28d"),
+    # Per (track, listener) first, so distinct listeners are counted rows.
+    per = ev.groupBy("track_id", "user_id").agg(
+        F.sum(in1.cast("long")).alias("p1"), F.sum(in7.cast("long")).alias("p7"), F.count("*").alias("p28"),
+        *_rate_parts("skipped"), *_rate_parts("completed"))
+    agg = per.groupBy("track_id").agg(
+        F.sum("p1").alias("track_plays_1d"),
+        F.sum("p7").alias("track_plays_7d"),
+        F.sum("p28").alias("track_plays_28d"),
+        F.count(F.when(F.col("p1") > 0, 1)).alias("track_listeners_1d"),
+        F.count(F.when(F.col("p7") > 0, 1)).alias("track_listeners_7d"),
+        F.count("user_id").alias("track_listeners_28d"),
+        _rate("skipped").alias("track_skip_rate_28d"),
+        _rate("completed").alias("track_completion_rate_28d"),
     )
     on_air = (placements.where((F.col("start_ds") <= F.lit(end).cast("date")) &
                                (F.col("end_ds") >= F.lit(end).cast("date")))
@@ -189,11 +211,13 @@ def compute_artist_stats(events, start: str, end: str, artists, labels, emerging
     from pyspark.sql import Window
     e = date.fromisoformat(end)
     d7, d14 = (e - timedelta(days=6)).isoformat(), (e - timedelta(days=13)).isoformat()
-    ev = _window(events, start, end)
-    agg = ev.groupBy("artist_id").agg(
-        _distinct(F.when(F.col("ds") >= d7, F.col("user_id"))).alias("artist_listeners_7d"),
-        _distinct(F.when((F.col("ds") >= d14) & (F.col("ds") < d7), F.col("user_id"))).alias("artist_listeners_prev_7d"),
-        _distinct("user_id").alias("artist_listeners_28d"))
+    # Per (artist, listener) first, so distinct listeners are counted rows.
+    per = _window(events, start, end).groupBy("artist_id", "user_id").agg(
+        F.max((F.col("ds") >= d7).cast("int")).alias("last7"),
+        F.max(((F.col("ds") >= d14) & (F.col("ds") < d7)).cast("int")).alias("prev7"))
+    agg = per.groupBy("artist_id").agg(
+        F.sum("last7").alias("artist_listeners_7d"), F.sum("prev7").alias("artist_listeners_prev_7d"),
+        F.count("user_id").alias("artist_listeners_28d"))
     out = (artists.select("artist_id", "label_id", "debut_year")
            .join(labels.select("label_id", F.col("kind").alias("artist_label_kind")), "label_id", "left")
            .join(agg, "artist_id", "left").fillna(0, ["artist_listeners_7d", "artist_listeners_prev_7d",

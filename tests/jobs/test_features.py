@@ -89,6 +89,10 @@ def test_user_profiles_in_one_pass_keep_each_window_apart(spark, events, users):
     assert (u1["st_top_genre_share"], u1["st_genre_entropy"]) == (1.0, 0.0)
     assert u1["st_session_minutes"] == pytest.approx(((4 + 10 / 60) + 0.5) / 2, abs=1e-12)
     assert st["u2"]["st_plays"] == 1
+    # u2 played nothing on the last day: no row in that window's table.
+    last_day = features.compute_user_profiles(ev, {"lt": LT[0], "d1": LT[1]}, LT[1], users)
+    assert [(r["user_id"], r["d1_plays"]) for r in last_day["d1"].collect()] == [("u1", 2)]
+    assert last_day["lt"].count() == 2
 
 
 def test_user_context(spark, events, users):
