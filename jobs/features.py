@@ -297,11 +297,11 @@ def compute_colistening(events, start: str, end: str, k: int, max_session_tracks
     scored = (both.join(F.broadcast(n), "a")
               .join(F.broadcast(n.select(F.col("a").alias("b"), F.col("n").alias("m"))), "b")
               .withColumn("score", F.col("co_sessions") / F.sqrt(F.col("n") * F.col("m"))))
-    # Top k per track from one aggregation: sorted by (−score, neighbour number),
-    # i.e. ties by neighbour id.
+    # Top k per track: the k smallest (−score, neighbour number), i.e. ties by
+    # neighbour id, kept in a bounded heap per track (also before the shuffle).
     top = (scored.groupBy("a")
-           .agg(F.slice(F.array_sort(F.collect_list(F.struct((-F.col("score")).alias("neg"), "b",
-                                                             "co_sessions", "score"))), 1, k).alias("e"))
+           .agg(F.min_by(F.struct("b", "co_sessions", "score"), F.struct((-F.col("score")).alias("neg"), "b"), k)
+                .alias("e"))
            .select("a", F.posexplode("e").alias("pos", "e"))
            .select("a", F.col("e.b").alias("b"), "e.co_sessions", "e.score", "pos"))
     ids = F.broadcast(number)
