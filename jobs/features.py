@@ -61,20 +61,16 @@ def _window(events, start: str, end: str):
     return events.where((F.col("ds") >= start) & (F.col("ds") <= end))
 
 
-def _top(df, key: str, item: str, prefix: str, name: str):
-    """Per key: the most played item (ties: smallest id), its share, and the
-    Shannon entropy (bits) of the key's play distribution over items."""
-    return _tops(df, key, item, {prefix: None}, name)
-
-
 def _tops(df, key: str, item: str, windows: dict, name: str):
-    """``_top`` for several windows in one pass: {prefix: first ds, or None
-    for all of ``df``}. Two aggregations, no window function: with N = Σ n
-    over the key's items, H = −Σ (n/N)·log2(n/N) = log2 N − (Σ n·log2 n) / N
-    (at least 0). A key with no play in a window gets nulls for it."""
+    """Per key and window ({prefix: first ds}): the most played item (ties:
+    smallest id), its share, and the Shannon entropy (bits) of the key's play
+    distribution over items, for every window in one pass. Two aggregations,
+    no window function: with N = Σ n over the key's items,
+    H = −Σ (n/N)·log2(n/N) = log2 N − (Σ n·log2 n) / N (at least 0). A key
+    with no play in a window gets nulls for it."""
     from pyspark.sql import functions as F
-    inside = {p: F.lit(True) if lo is None else F.col("ds") >= lo for p, lo in windows.items()}
-    counts = df.groupBy(key, item).agg(*[F.sum(c.cast("long")).alias(f"__n_{p}") for p, c in inside.items()])
+    counts = df.groupBy(key, item).agg(*[F.sum((F.col("ds") >= lo).cast("long")).alias(f"__n_{p}")
+                                         for p, lo in windows.items()])
     aggs = []
     for p in windows:
         n = F.col(f"__n_{p}")
