@@ -108,16 +108,16 @@ def compute_user_profiles(events, starts: dict, end: str, users) -> dict:
 
         def w(col, inside=inside):
             return F.when(inside, col)
-        plays = F.count(w(F.lit(1)))
+        plays, sessions_n = F.count(w(F.lit(1))), _distinct(w(F.col("session_id")))
         aggs += [
             plays.alias(f"{p}_plays"),
             _distinct(w(F.col("ds"))).alias(f"{p}_active_days"),
-            _distinct(w(F.col("session_id"))).alias(f"{p}_sessions"),
+            sessions_n.alias(f"{p}_sessions"),
             F.avg(w(F.col("skipped").cast("double"))).alias(f"{p}_skip_rate"),
             F.avg(w(F.col("completed").cast("double"))).alias(f"{p}_completion_rate"),
             # No play in the window (null here) means no row in its table.
             F.try_divide(_distinct(w(F.col("track_id"))), plays).alias(f"{p}_novelty"),
-            F.try_divide(plays, _distinct(w(F.col("session_id")))).alias(f"{p}_session_plays"),
+            F.try_divide(plays, sessions_n).alias(f"{p}_session_plays"),
             F.avg(w(F.dayofweek("ts").isin(1, 7).cast("double"))).alias(f"{p}_weekend_share"),
         ]
         for part, (h0, h1) in DAY_PARTS.items():
