@@ -23,6 +23,7 @@ list; listeners with a deletion request get nothing.
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 import pandas as pd
@@ -77,10 +78,12 @@ def _reason(artist_name, artist_id, source, track_id, coli_seed_title, coli_seed
 _SOURCE_REASON = {"als": "popular with listeners like you", "content": "matches the sound you like",
                   "new": "a new release in a genre you play", "familiar": "one of your recent favourites"}
 OUT_COLUMNS = [s.split()[0] for s in OUT_SCHEMA.split(", ")]
-# Columns read per listener besides the policy's (see ``playlist_policy.COLUMNS``), and those ``_choose`` reads.
+# Columns read per candidate row besides the policy's (see ``playlist_policy.COLUMNS``), and those ``_choose`` reads.
 _READ = ("user_id", "tempo", "energy", "key", "mode", "artist_name", "coli_seed_title", "coli_seed_artist",
-         "listened", "editorial_now", "genre", "override_reason") + CONTROL_COLS
-_CHOOSE = ("user_id", *policy.COLUMNS, *CONTROL_COLS)
+         "listened", "editorial_now", "genre", "override_reason")
+_CHOOSE = ("user_id", *policy.COLUMNS)
+# What ``playlists_on_spark`` sends to Python per candidate row (a listener's controls travel once, on a row of their own).
+SHIPPED = tuple(dict.fromkeys(("user_id", *policy.COLUMNS, *_READ)))
 
 
 def listener_controls(cand: dict) -> dict:
@@ -92,14 +95,33 @@ def listener_controls(cand: dict) -> dict:
     return controls
 
 
-def _choose(cand: dict, cfg: policy.PolicyConfig, ds: str):
+def controls_by_listener(c: pd.DataFrame) -> dict:
+    """{user_id: controls} for the listeners in ``c`` with any control set.
+    The controls sit either in ``CONTROL_COLS`` on every candidate row, or as
+    JSON in ``controls_json`` on one row of their own, without a track_id
+    (what ``playlists_on_spark`` sends)."""
+    if "controls_json" in c:
+        rows = c.loc[c["controls_json"].notna(), ["user_id", "controls_json"]]
+        return {u: listener_controls({k: [v] for k, v in json.loads(j).items()})
+                for u, j in rows.itertuples(index=False, name=None)}
+    present = [k for k in CONTROL_COLS if k in c]
+    if not present:
+        return {}
+    rows = c.loc[c[present].notna().any(axis=1), ["user_id", *present]].drop_duplicates("user_id")
+    return {u: listener_controls({k: [v] for k, v in zip(present, vals)})
+            for u, *vals in rows.itertuples(index=False, name=None)}
+
+
+_NO_CONTROLS = listener_controls({})
+
+
+def _choose(cand: dict, controls: dict, cfg: policy.PolicyConfig, ds: str):
     """One listener's tracks before ordering (column arrays in, positions out):
     (arm, controls, rows, scores, sources, propensities, head, frame, start)
     where ``head`` (seeds kept in front as asked) and ``frame`` (the list to
     sequence, opened by the last seed if any) index ``rows``; None when no
     candidate is left."""
     user = cand["user_id"][0]
-    controls = listener_controls(cand)
     arm = policy.assign_arm(user, cfg.experiment, cfg.arms)
     rows, scores, seeds = policy.select_rows(cand, controls, arm, cfg)
     if not rows:
@@ -124,6 +146,9 @@ def build_playlists(c: pd.DataFrame, cfg: policy.PolicyConfig, ds: str) -> pd.Da
     sequenced together (``sequencing.order_batch``), then each playlist is
     laid out with a reason per track.
     """
+    controls_of = controls_by_listener(c)
+    if c["track_id"].isna().any():
+        c = c[c["track_id"].notna()]
     if c.empty:
         return pd.DataFrame({k: pd.Series(dtype=t) for k, t in _OUT_DTYPES.items()})
     codes, _ = pd.factorize(c["user_id"])
@@ -143,7 +168,7 @@ def build_playlists(c: pd.DataFrame, cfg: policy.PolicyConfig, ds: str) -> pd.Da
     for lo, hi, dup in zip(starts, starts[1:] + [len(c)], has_duplicates):
         cand = {k: cols[k][lo:hi] for k in choose}
         cand["has_duplicates"] = dup
-        pick = _choose(cand, cfg, ds)
+        pick = _choose(cand, controls_of.get(cand["user_id"][0], _NO_CONTROLS), cfg, ds)
         if pick is None:
             continue
         rows = [lo + r for r in pick[2]]
@@ -197,11 +222,22 @@ def build_playlist(c: pd.DataFrame, cfg: policy.PolicyConfig, ds: str) -> pd.Dat
     return build_playlists(c, cfg, ds)
 
 
-def playlists_on_spark(pool, cfg: policy.PolicyConfig, ds: str):
+def playlists_on_spark(pool, cfg: policy.PolicyConfig, ds: str, controls=None):
     """Every listener's playlist, on Spark: the pool is partitioned by listener
     (all of a listener's candidates in one partition, next to each other) and
-    each partition's Arrow batches become playlists, listener by listener."""
-    by_user = pool.repartition("user_id").sortWithinPartitions("user_id")
+    each partition's Arrow batches become playlists, listener by listener.
+
+    Only the columns the policy reads travel to Python. ``controls`` (one row
+    per listener: user_id and ``CONTROL_COLS``) travel as one extra row per
+    listener holding them as JSON, not on each of the listener's hundred
+    candidate rows: list columns, even empty ones, are what costs most to send
+    (on tier s, 2.4 s of the 5.3 s it took to send the candidates with them)."""
+    from pyspark.sql import functions as F
+    rows = pool.select(*[c for c in (*SHIPPED, *CONTROL_COLS) if c in pool.columns])
+    if controls is not None:
+        packed = controls.select("user_id", F.to_json(F.struct(*CONTROL_COLS)).alias("controls_json"))
+        rows = rows.unionByName(packed, allowMissingColumns=True)
+    by_user = rows.repartition("user_id").sortWithinPartitions("user_id")
     return by_user.mapInPandas(lambda batches: _stream(batches, cfg, ds), OUT_SCHEMA)
 
 
@@ -253,7 +289,9 @@ def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, featur
 
 
 def enrich(ctx, scored, users):
-    """Join what the per-listener policy needs: catalogue, history, controls, overrides."""
+    """Join what the per-listener policy needs: catalogue, history, overrides,
+    and the extra rows the listeners' controls ask for (the controls themselves
+    go to ``playlists_on_spark`` on their own)."""
     from pyspark.sql import functions as F
     from pyspark.sql import Window
     lake, ds, pc = ctx.lake, ctx.ds, ctx.config.playlists
@@ -316,7 +354,6 @@ def enrich(ctx, scored, users):
                   "track_id", "left")
             .join(tail, "track_id", "left").join(emerging, "artist_id", "left")
             .join(played, ["user_id", "track_id"], "left").join(listened, ["user_id", "artist_id"], "left")
-            .join(controls, "user_id", "left")
             .join(F.broadcast(ov_track), "track_id", "left").join(F.broadcast(ov_artist), "artist_id", "left")
             .join(F.broadcast(seed_info), "coli_seed_track_id", "left")
             .withColumn("played_before", F.coalesce("played_before", F.lit(False)))
@@ -436,7 +473,8 @@ def run(ctx) -> dict:
                                                   "by ALS score, then popularity (no current model yet)"))
     scored = functools.reduce(lambda a, b: a.unionByName(b), parts)
     pool = enrich(ctx, scored, consenting)
-    personal = (playlists_on_spark(pool, cfg, ds)
+    controls = lake.read("silver", "user_controls", ds=ds).join(consenting, "user_id", "left_semi")
+    personal = (playlists_on_spark(pool, cfg, ds, controls)
                 .withColumn("personalised", F.lit(True)).withColumn("model_version", F.lit(version).cast("string")))
     fb = ctx.spark.createDataFrame(fallback_list(lake.read("silver", "editorial_placements", ds=ds),
                                                  lake.read("gold", "track_popularity", ds=ds), tracks, ds,

@@ -174,6 +174,9 @@ def speed(config, ds: str, scratch: Path, cores: int) -> dict:
     pool_path = str(scratch / "pool")
     playlists.enrich(ctx, spark.read.parquet(scored_path), users).write.mode("overwrite").parquet(pool_path)
     enrich_s = _now() - t0
+    controls_path = str(scratch / "controls")
+    (ctx.lake.read("silver", "user_controls", ds=ds).join(users, "user_id", "left_semi")
+     .select("user_id", *playlists.CONTROL_COLS).write.mode("overwrite").parquet(controls_path))
     pool = spark.read.parquet(pool_path)
     listeners = pool.select("user_id").distinct().count()
     pool_rows = pool.count()
@@ -181,7 +184,7 @@ def speed(config, ds: str, scratch: Path, cores: int) -> dict:
 
     cfg = playlists.policy_config(pc)
     t0 = _now()
-    playlists.playlists_on_spark(pool, cfg, ds).write.format("noop").mode("overwrite").save()
+    playlists.playlists_on_spark(pool, cfg, ds, spark.read.parquet(controls_path)).write.format("noop").mode("overwrite").save()
     sequence_s = _now() - t0
     _say(f"policy and sequence: {sequence_s:.1f} s")
     return {
@@ -195,13 +198,16 @@ def speed(config, ds: str, scratch: Path, cores: int) -> dict:
     }
 
 
-def sample_pool(pool_path: str, seed: int, n: int):
-    """The enriched pool of ``n`` listeners drawn with ``seed`` (pandas)."""
+def sample_pool(scratch: Path, seed: int, n: int):
+    """The enriched pool of ``n`` listeners drawn with ``seed`` (pandas), each
+    row with its listener's controls."""
     import pyarrow.dataset as pads
-    data = pads.dataset(pool_path, format="parquet")
+    data = pads.dataset(str(scratch / "pool"), format="parquet")
     users = np.unique(data.to_table(columns=["user_id"]).column(0).to_numpy(zero_copy_only=False))
-    chosen = np.random.default_rng(seed).choice(users, size=min(n, len(users)), replace=False)
-    return data.to_table(filter=pads.field("user_id").isin(chosen.tolist())).to_pandas()
+    chosen = pads.field("user_id").isin(np.random.default_rng(seed).choice(users, size=min(n, len(users)),
+                                                                             replace=False).tolist())
+    controls = pads.dataset(str(scratch / "controls"), format="parquet").to_table(filter=chosen).to_pandas()
+    return data.to_table(filter=chosen).to_pandas().merge(controls, on="user_id", how="left")
 
 
 def in_process(sample, cfg, ds: str) -> dict:
@@ -485,7 +491,7 @@ def _playlists(config, tier: str, seed: int, days: int) -> dict:
     _say("speed: rerank and sequence on Spark")
     fast = speed(config, ds, scratch, cores)
     cfg = playlists.policy_config(config.playlists)
-    sample = sample_pool(str(scratch / "pool"), seed, SAMPLE_LISTENERS)
+    sample = sample_pool(scratch, seed, SAMPLE_LISTENERS)
     _say(f"in-process build_playlists on {sample['user_id'].nunique():,} listeners")
     fast["in_process"] = in_process(sample, cfg, ds)
 

@@ -211,8 +211,9 @@ POOL_DDL = ("user_id string, track_id string, artist_id string, score double, so
             "title string, genre string, release_date date, tempo double, energy double, key long, mode long, "
             "artist_name string, track_plays_7d long, editorial_now boolean, played_before boolean, listened boolean, "
             "protected boolean, under_exposed boolean, override_action string, override_reason string, "
-            "coli_seed_title string, coli_seed_artist string, novelty double, locked_artist_ids array<string>, "
-            "locked_eras array<string>, seed_track_ids array<string>, excluded_artist_ids array<string>")
+            "coli_seed_title string, coli_seed_artist string")
+CONTROLS_DDL = ("user_id string, novelty double, locked_artist_ids array<string>, locked_eras array<string>, "
+                "seed_track_ids array<string>, excluded_artist_ids array<string>")
 
 
 def test_on_spark_listeners_split_across_arrow_batches_get_their_own_playlists(spark):
@@ -225,7 +226,10 @@ def test_on_spark_listeners_split_across_arrow_batches_get_their_own_playlists(s
     before = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")    # every listener spans several batches
     try:
-        got = playlists.playlists_on_spark(spark.createDataFrame(df, POOL_DDL), cfg, "2026-11-23").toPandas()
+        # The controls travel on a row of their own, for the one listener who set any.
+        controls = spark.createDataFrame(pools[2][["user_id", *playlists.CONTROL_COLS]].head(1), CONTROLS_DDL)
+        candidates = spark.createDataFrame(df.drop(columns=list(playlists.CONTROL_COLS)), POOL_DDL)
+        got = playlists.playlists_on_spark(candidates, cfg, "2026-11-23", controls).toPandas()
     finally:
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", before)
     got = got.sort_values(["user_id", "position"]).reset_index(drop=True)
