@@ -35,14 +35,6 @@ def _stamp(df, end: str):
     return df.withColumn("event_timestamp", known_at(end)).withColumn("created_timestamp", known_at(end))
 
 
-def _distinct(col):
-    """Distinct non-null values of ``col`` in the group. Several of these in one
-    aggregation stay one pass, where several countDistinct expand every row
-    once per distinct column."""
-    from pyspark.sql import functions as F
-    return F.size(F.collect_set(col)).cast("long")
-
-
 def _rate_parts(flag: str):
     """Partial sums for ``_rate``: the true count and the non-null count of ``flag``."""
     from pyspark.sql import functions as F
@@ -98,27 +90,35 @@ def compute_user_profiles(events, starts: dict, end: str, users) -> dict:
     pass over the widest: {prefix: start} → {prefix: DataFrame}. Every
     aggregate of a window reads only that window's events (conditional
     aggregates; nulls are skipped), and a listener gets a row in a window's
-    table only if they played in it."""
+    table only if they played in it.
+
+    Distinct days, sessions and tracks are counted from per-(listener, day),
+    per-(listener, session) and per-(listener, track) aggregations, so the
+    main aggregation holds only fixed-size buffers (sets of ids would turn it
+    into a sort-based aggregation of every event)."""
     from pyspark.sql import functions as F
     ev = _window(events, min(starts.values()), end).join(users.select("user_id"), "user_id", "left_semi")
     hour = F.hour("ts")
-    aggs, session_aggs = [], []
+    aggs, session_aggs, track_aggs, per_user = [], [], [], []
     for p, lo in starts.items():
         inside = F.col("ds") >= lo
 
         def w(col, inside=inside):
             return F.when(inside, col)
-        plays, sessions_n = F.count(w(F.lit(1))), _distinct(w(F.col("session_id")))
         aggs += [
-            plays.alias(f"{p}_plays"),
-            _distinct(w(F.col("ds"))).alias(f"{p}_active_days"),
-            sessions_n.alias(f"{p}_sessions"),
+            F.count(w(F.lit(1))).alias(f"{p}_plays"),
             F.avg(w(F.col("skipped").cast("double"))).alias(f"{p}_skip_rate"),
             F.avg(w(F.col("completed").cast("double"))).alias(f"{p}_completion_rate"),
-            # No play in the window (null here) means no row in its table.
-            F.try_divide(_distinct(w(F.col("track_id"))), plays).alias(f"{p}_novelty"),
-            F.try_divide(plays, sessions_n).alias(f"{p}_session_plays"),
             F.avg(w(F.dayofweek("ts").isin(1, 7).cast("double"))).alias(f"{p}_weekend_share"),
+        ]
+        played_in = F.max(inside.cast("long"))
+        session_aggs.append(played_in.alias(f"__in_{p}"))
+        track_aggs.append(played_in.alias(f"__in_{p}"))
+        plays, sessions_n = F.col(f"{p}_plays"), F.col(f"{p}_sessions")
+        per_user += [
+            # No play in the window (null here) means no row in its table.
+            F.try_divide(F.col(f"__tracks_{p}"), plays).alias(f"{p}_novelty"),
+            F.try_divide(plays, sessions_n).alias(f"{p}_session_plays"),
         ]
         for part, (h0, h1) in DAY_PARTS.items():
             aggs.append(F.avg(w(((hour >= h0) & (hour < h1)).cast("double"))).alias(f"{p}_share_{part}"))
@@ -130,9 +130,16 @@ def compute_user_profiles(events, starts: dict, end: str, users) -> dict:
                             .alias(f"__minutes_{p}"))
     base = ev.groupBy("user_id").agg(*aggs)
     sessions = (ev.groupBy("user_id", "session_id").agg(*session_aggs)
-                .groupBy("user_id").agg(*[F.avg(f"__minutes_{p}").alias(f"{p}_session_minutes") for p in starts]))
+                .groupBy("user_id").agg(*[F.avg(f"__minutes_{p}").alias(f"{p}_session_minutes") for p in starts],
+                                        *[F.sum(f"__in_{p}").alias(f"{p}_sessions") for p in starts]))
+    tracks = (ev.groupBy("user_id", "track_id").agg(*track_aggs)
+              .groupBy("user_id").agg(*[F.sum(f"__in_{p}").alias(f"__tracks_{p}") for p in starts]))
+    days = (ev.select("user_id", "ds").distinct()
+            .groupBy("user_id").agg(*[F.sum((F.col("ds") >= lo).cast("long")).alias(f"{p}_active_days")
+                                      for p, lo in starts.items()]))
     artists = _tops(ev, "user_id", "artist_id", starts, "artist")
-    out = (base.join(sessions, "user_id")
+    out = (base.join(sessions, "user_id").join(tracks, "user_id").join(days, "user_id")
+           .select("*", *per_user).drop(*[f"__tracks_{p}" for p in starts])
            .join(_tops(ev, "user_id", "genre", starts, "genre"), "user_id", "left")
            .join(artists.drop(*[f"{p}_artist_entropy" for p in starts]), "user_id", "left"))
     if len(starts) > 1:   # read once per window below
