@@ -22,8 +22,8 @@ What it does, for the last logical date ``ds`` of the generated data:
      features; the retrieval is timed apart);
    * ``policy_and_sequence``: ``playlists.playlists_on_spark`` (controls,
      overrides, arms, fair re-ranking, exploration, sequencing, reasons) over
-     the enriched pool (``playlists.enrich``, written to parquet first, not
-     timed with it);
+     the enriched pool (``playlists.enrich``) and the listeners' controls,
+     both written to parquet first, not timed with it;
    * ``rerank_plus_sequence``: the two together.
 
    Listeners = listeners with a personalised pool. Per core = over the cores
