@@ -278,13 +278,13 @@ def compute_colistening(events, start: str, end: str, k: int, max_session_tracks
     # into one long (x·2³² + y), counted and sorted far cheaper than id strings.
     number = (ev.select("track_id").distinct()
               .withColumn("i", F.dense_rank().over(Window.orderBy("track_id")).cast("long")))
-    firsts = (ev.join(F.broadcast(number), "track_id")
-              .groupBy("user_id", "session_id", "i").agg(F.min("ts").alias("first")))
-    # Each session's first tracks (by first play, then id), as a sorted list of numbers.
-    sessions = (firsts.groupBy("user_id", "session_id")
-                .agg(F.slice(F.array_sort(F.collect_list(F.struct("first", "i"))), 1, max_session_tracks)
-                     .alias("s"))
-                .select(F.array_sort(F.col("s.i")).alias("t")))
+    # Each session's first tracks (by first play, then id), as a sorted list of
+    # numbers: its plays sorted by (time, number), the first occurrence of each
+    # number kept (array_distinct keeps the first), cut, then sorted.
+    plays = F.array_sort(F.collect_list(F.struct("ts", "i")))
+    sessions = (ev.join(F.broadcast(number), "track_id").groupBy("user_id", "session_id")
+                .agg(F.slice(F.array_distinct(plays["i"]), 1, max_session_tracks).alias("s"))
+                .select(F.array_sort("s").alias("t")))
     # Pairs x <= y from each session's list, counted in one aggregation: (x, x)
     # counts the sessions with x. Read twice below, so kept once (lazily).
     pair_list = F.expr("flatten(transform(t, (x, i) -> transform(slice(t, i + 1, size(t)), y -> x * 4294967296 + y)))")
