@@ -48,6 +48,17 @@ def _rate(flag: str):
     return F.try_divide(F.sum(f"__{flag}_true"), F.sum(f"__{flag}_known"))
 
 
+def _distinct_counts(df, key: str, member: str, windows: dict):
+    """Per ``key``: how many distinct ``member`` values have a row where each
+    window's condition holds ({output column: condition}). Counted rows of a
+    per-(key, member) aggregation, never sets of ids, which would make the
+    aggregation sort every row."""
+    from pyspark.sql import functions as F
+    names = {name: f"__in_{i}" for i, name in enumerate(windows)}
+    per = df.groupBy(key, member).agg(*[F.max(c.cast("long")).alias(names[n]) for n, c in windows.items()])
+    return per.groupBy(key).agg(*[F.sum(names[n]).alias(n) for n in windows])
+
+
 def _window(events, start: str, end: str):
     from pyspark.sql import functions as F
     return events.where((F.col("ds") >= start) & (F.col("ds") <= end))
@@ -99,7 +110,7 @@ def compute_user_profiles(events, starts: dict, end: str, users) -> dict:
     from pyspark.sql import functions as F
     ev = _window(events, min(starts.values()), end).join(users.select("user_id"), "user_id", "left_semi")
     hour = F.hour("ts")
-    aggs, session_aggs, track_aggs, per_user = [], [], [], []
+    aggs, session_aggs, per_user = [], [], []
     for p, lo in starts.items():
         inside = F.col("ds") >= lo
 
@@ -111,9 +122,7 @@ def compute_user_profiles(events, starts: dict, end: str, users) -> dict:
             F.avg(w(F.col("completed").cast("double"))).alias(f"{p}_completion_rate"),
             F.avg(w(F.dayofweek("ts").isin(1, 7).cast("double"))).alias(f"{p}_weekend_share"),
         ]
-        played_in = F.max(inside.cast("long"))
-        session_aggs.append(played_in.alias(f"__in_{p}"))
-        track_aggs.append(played_in.alias(f"__in_{p}"))
+        session_aggs.append(F.max(inside.cast("long")).alias(f"__in_{p}"))
         plays, sessions_n = F.col(f"{p}_plays"), F.col(f"{p}_sessions")
         per_user += [
             # No play in the window (null here) means no row in its table.
@@ -132,11 +141,9 @@ def compute_user_profiles(events, starts: dict, end: str, users) -> dict:
     sessions = (ev.groupBy("user_id", "session_id").agg(*session_aggs)
                 .groupBy("user_id").agg(*[F.avg(f"__minutes_{p}").alias(f"{p}_session_minutes") for p in starts],
                                         *[F.sum(f"__in_{p}").alias(f"{p}_sessions") for p in starts]))
-    tracks = (ev.groupBy("user_id", "track_id").agg(*track_aggs)
-              .groupBy("user_id").agg(*[F.sum(f"__in_{p}").alias(f"__tracks_{p}") for p in starts]))
-    days = (ev.select("user_id", "ds").distinct()
-            .groupBy("user_id").agg(*[F.sum((F.col("ds") >= lo).cast("long")).alias(f"{p}_active_days")
-                                      for p, lo in starts.items()]))
+    tracks = _distinct_counts(ev, "user_id", "track_id",
+                              {f"__tracks_{p}": F.col("ds") >= lo for p, lo in starts.items()})
+    days = _distinct_counts(ev, "user_id", "ds", {f"{p}_active_days": F.col("ds") >= lo for p, lo in starts.items()})
     artists = _tops(ev, "user_id", "artist_id", starts, "artist")
     out = (base.join(sessions, "user_id").join(tracks, "user_id").join(days, "user_id")
            .select("*", *per_user).drop(*[f"__tracks_{p}" for p in starts])
@@ -214,13 +221,10 @@ def compute_artist_stats(events, start: str, end: str, artists, labels, emerging
     from pyspark.sql import Window
     e = date.fromisoformat(end)
     d7, d14 = (e - timedelta(days=6)).isoformat(), (e - timedelta(days=13)).isoformat()
-    # Per (artist, listener) first, so distinct listeners are counted rows.
-    per = _window(events, start, end).groupBy("artist_id", "user_id").agg(
-        F.max((F.col("ds") >= d7).cast("int")).alias("last7"),
-        F.max(((F.col("ds") >= d14) & (F.col("ds") < d7)).cast("int")).alias("prev7"))
-    agg = per.groupBy("artist_id").agg(
-        F.sum("last7").alias("artist_listeners_7d"), F.sum("prev7").alias("artist_listeners_prev_7d"),
-        F.count("user_id").alias("artist_listeners_28d"))
+    agg = _distinct_counts(_window(events, start, end), "artist_id", "user_id", {
+        "artist_listeners_7d": F.col("ds") >= d7,
+        "artist_listeners_prev_7d": (F.col("ds") >= d14) & (F.col("ds") < d7),
+        "artist_listeners_28d": F.lit(True)})
     out = (artists.select("artist_id", "label_id", "debut_year")
            .join(labels.select("label_id", F.col("kind").alias("artist_label_kind")), "label_id", "left")
            .join(agg, "artist_id", "left").fillna(0, ["artist_listeners_7d", "artist_listeners_prev_7d",
