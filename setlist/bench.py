@@ -126,13 +126,13 @@ def spark_compute(config, ds: str) -> dict:
     ctx = StageContext(stage="features", ds=ds, config=config, spark=spark, lake=lake)
     per = {}
     t0 = _now()
-    events, tracks, users = fj.load_inputs(ctx)
-    rows = events.count()
+    inputs = fj.load_inputs(ctx)
+    rows = fj.count_events(inputs.events)
     per["_load"] = round(_now() - t0, 3)
     t = _now()
     # Declaring the tables already runs the shuffles of what they keep once
     # (both profiles' aggregation, the co-listening pair counts).
-    built = fj.build(ctx, events, tracks, users)
+    built = fj.build(ctx, inputs)
     per["_build"] = round(_now() - t, 3)
     for name, df in built.items():
         t = _now()
@@ -140,8 +140,7 @@ def spark_compute(config, ds: str) -> dict:
         df.write.format("noop").mode("overwrite").save()
         per[name] = round(_now() - t, 3)
         _say(f"spark {name}: {per[name]:.2f} s")
-    for df in (events, users, tracks):
-        df.unpersist()
+    inputs.unpersist()
     return {"seconds": round(_now() - t0, 3), "per_table_seconds": per, "events_in_window": rows}
 
 

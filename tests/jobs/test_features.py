@@ -7,6 +7,7 @@ from datetime import date, datetime
 from statistics import pstdev
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from setlist.jobs import features
@@ -176,3 +177,20 @@ def test_colistening(spark):
     # Truncating sessions to 2 tracks drops t3 from A: t1t3 disappears.
     short = {(r["track_id"], r["neighbour_id"]) for r in features.compute_colistening(ev, *LT, 5, 2).collect()}
     assert ("t1", "t3") not in short and ("t2", "t3") in short
+
+
+def test_keys_follow_id_order_and_round_trip(spark):
+    people = spark.createDataFrame([("u2",), ("u1",)], "user_id string")
+    catalogue = spark.createDataFrame([("t2", "a1", "rock"), ("t1", "a2", None)],
+                                      "track_id string, artist_id string, genre string")
+    keys = features.id_keys(people, catalogue, spark.createDataFrame([("a3",), ("a1",)], "artist_id string"))
+    got = {kind: [r["value"] for r in df.orderBy("key").collect()] for kind, df in keys.items()}
+    # Every id once, numbered in id order (the artist of a track and of the artist table alike); no null key.
+    assert got == {"users": ["u1", "u2"], "tracks": ["t1", "t2"], "artists": ["a1", "a2", "a3"], "genres": ["rock"]}
+    rows = [("u1", "t2", "rock", 3), ("u2", "t1", None, 4)]
+    ev = spark.createDataFrame(rows, "user_id string, track_id string, genre string, plays int")
+    coded = features.keyed(ev, keys, {"user_id": "users", "track_id": "tracks", "genre": "genres"})
+    assert [f.dataType.simpleString() for f in coded.schema.fields] == ["bigint", "bigint", "bigint", "int"]
+    assert sorted(tuple(r) for r in features.decoded(coded, keys).collect()) == rows
+    with pytest.raises(ValueError, match="1 events name a listener and 0 a track missing"):
+        features.count_events(coded.union(coded.limit(1).withColumn("user_id", F.lit(None).cast("long"))))
