@@ -5,7 +5,8 @@ Every feature module follows one contract::
     compute_<table>(events, start, end, ...) -> DataFrame
 
 ``events`` are silver listening events joined to the track catalogue
-(artist_id, genre, audio features); the window is ``start <= ds <= end``
+(artist_id, genre, audio features), with ids as strings or, in the stage,
+as the long keys of ``load_inputs``; the window is ``start <= ds <= end``
 (inclusive logical dates); the result has the entity keys, the features, and
 ``event_timestamp`` = ``created_timestamp`` = end + 1 day 00:00 UTC: the moment
 those values become known (never the wall clock, so re-runs are identical).
@@ -440,8 +441,8 @@ def count_events(events) -> int:
                      F.count_if(F.col("track_id").isNull()).alias("tracks")).first()
     if row["users"] or row["tracks"]:
         raise ValueError(f"{row['users']:,} events name a listener and {row['tracks']:,} a track missing from "
-                         "silver users / tracks; re-run `setlist run clean` for the window's days, which "
-                         "quarantines such events")
+                         "silver users / tracks; re-run `setlist run clean --ds <day>` for each day of the "
+                         "window, which quarantines such events")
     return row["n"]
 
 
