@@ -371,10 +371,17 @@ def _rounded(df):
 # The event columns the tables read; the rest of the silver row is never cached.
 EVENT_COLUMNS = ("user_id", "track_id", "session_id", "ts", "ds", "ms_played", "skipped", "completed", "device")
 
-# Which key dictionary each id column of the cached inputs and the tables uses.
+# Which key dictionary each id column of the cached inputs and the tables
+# uses: by name, and by suffix for the profiles' "<window>_top_artist" and
+# "<window>_top_genre".
 KEY_KINDS = {"user_id": "users", "track_id": "tracks", "neighbour_id": "tracks", "artist_id": "artists",
-             "genre": "genres", "lt_top_artist": "artists", "st_top_artist": "artists",
-             "lt_top_genre": "genres", "st_top_genre": "genres"}
+             "genre": "genres"}
+KEY_SUFFIXES = {"_top_artist": "artists", "_top_genre": "genres"}
+
+
+def key_kind(column: str) -> str | None:
+    """The key dictionary of ``column``, or None when it holds no id."""
+    return KEY_KINDS.get(column) or next((k for sfx, k in KEY_SUFFIXES.items() if column.endswith(sfx)), None)
 
 
 class Inputs(NamedTuple):
@@ -422,12 +429,12 @@ def keyed(df, keys: dict, columns: dict):
 
 
 def decoded(df, keys: dict):
-    """``df`` with every keyed column (``KEY_KINDS``) turned back into its id."""
+    """``df`` with every keyed column (``key_kind``) turned back into its id."""
     from pyspark.sql import functions as F
     order = df.columns
     for col in order:
-        if col in KEY_KINDS:
-            kind = keys[KEY_KINDS[col]]
+        if key_kind(col):
+            kind = keys[key_kind(col)]
             df = (df.join(F.broadcast(kind.select(F.col("key").alias(col), F.col("value").alias(f"__v_{col}"))),
                           col, "left").drop(col).withColumnRenamed(f"__v_{col}", col))
     return df.select(*order)

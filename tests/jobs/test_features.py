@@ -187,10 +187,11 @@ def test_keys_follow_id_order_and_round_trip(spark):
     got = {kind: [r["value"] for r in df.orderBy("key").collect()] for kind, df in keys.items()}
     # Every id once, numbered in id order (the artist of a track and of the artist table alike); no null key.
     assert got == {"users": ["u1", "u2"], "tracks": ["t1", "t2"], "artists": ["a1", "a2", "a3"], "genres": ["rock"]}
-    rows = [("u1", "t2", "rock", 3), ("u2", "t1", None, 4)]
-    ev = spark.createDataFrame(rows, "user_id string, track_id string, genre string, plays int")
-    coded = features.keyed(ev, keys, {"user_id": "users", "track_id": "tracks", "genre": "genres"})
-    assert [f.dataType.simpleString() for f in coded.schema.fields] == ["bigint", "bigint", "bigint", "int"]
+    rows = [("u1", "t2", "rock", 3, "rock"), ("u2", "t1", None, 4, None)]
+    ev = spark.createDataFrame(rows, "user_id string, track_id string, genre string, plays int, lt_top_genre string")
+    coded = features.keyed(ev, keys, {"user_id": "users", "track_id": "tracks", "genre": "genres",
+                                      "lt_top_genre": "genres"})
+    assert [f.dataType.simpleString() for f in coded.schema.fields] == ["bigint", "bigint", "bigint", "int", "bigint"]
     assert sorted(tuple(r) for r in features.decoded(coded, keys).collect()) == rows
     with pytest.raises(ValueError, match="1 events name a listener and 0 a track missing"):
         features.count_events(coded.union(coded.limit(1).withColumn("user_id", F.lit(None).cast("long"))))
