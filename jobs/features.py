@@ -417,26 +417,29 @@ def id_keys(users, tracks, artists) -> dict:
             "genres": numbered(tracks.select(F.col("genre").alias("value")))}
 
 
+def _swapped(df, col: str, dictionary, old: str, new: str):
+    """``df`` with ``col`` looked up in ``dictionary`` (columns key, value) by
+    its ``old`` column and replaced by the ``new`` one; no match gives null."""
+    from pyspark.sql import functions as F
+    lookup = dictionary.select(F.col(old).alias(col), F.col(new).alias(f"__{new}_{col}"))
+    return df.join(F.broadcast(lookup), col, "left").drop(col).withColumnRenamed(f"__{new}_{col}", col)
+
+
 def keyed(df, keys: dict, columns: dict):
     """``df`` with each id column ({column: kind}) replaced by its key; a null
     id stays null. Broadcast joins against the key dictionaries."""
-    from pyspark.sql import functions as F
     order = df.columns
     for col, kind in columns.items():
-        df = (df.join(F.broadcast(keys[kind].select(F.col("value").alias(col), F.col("key").alias(f"__k_{col}"))),
-                      col, "left").drop(col).withColumnRenamed(f"__k_{col}", col))
+        df = _swapped(df, col, keys[kind], "value", "key")
     return df.select(*order)
 
 
 def decoded(df, keys: dict):
     """``df`` with every keyed column (``key_kind``) turned back into its id."""
-    from pyspark.sql import functions as F
     order = df.columns
     for col in order:
         if key_kind(col):
-            kind = keys[key_kind(col)]
-            df = (df.join(F.broadcast(kind.select(F.col("key").alias(col), F.col("value").alias(f"__v_{col}"))),
-                          col, "left").drop(col).withColumnRenamed(f"__v_{col}", col))
+            df = _swapped(df, col, keys[key_kind(col)], "key", "value")
     return df.select(*order)
 
 
