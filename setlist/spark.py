@@ -25,6 +25,16 @@ _BASE_CONF = {
 }
 
 
+def spark_conf(profile_conf: dict) -> dict:
+    """The base settings overridden by a profile's, except JVM options, which
+    a profile adds to the base ones (the UTC time zone stays)."""
+    conf = dict(_BASE_CONF)
+    for key, value in profile_conf.items():
+        joined = key.endswith("extraJavaOptions") and key in conf
+        conf[key] = f"{conf[key]} {value}" if joined else str(value)
+    return conf
+
+
 def get_spark(config: Config, app_name: str = "setlist"):
     """Return the process-wide SparkSession configured from the profile."""
     from pyspark.sql import SparkSession
@@ -38,7 +48,7 @@ def get_spark(config: Config, app_name: str = "setlist"):
     if active is not None:
         return active
     builder = SparkSession.builder.appName(app_name).master(config.spark.master)
-    conf = {**_BASE_CONF, **{k: str(v) for k, v in config.spark.conf.items()}}
+    conf = spark_conf(config.spark.conf)
     for key, value in conf.items():
         builder = builder.config(key, value)
     if config.storage.engine == "delta-spark":

@@ -51,3 +51,12 @@ def test_unknown_profile_and_keys(tmp_path):
     bad.write_text("model:\n  als_rnk: 3\n")
     with pytest.raises(ValueError, match="als_rnk"):
         load_config(str(bad), tmp_path)
+
+
+def test_spark_conf_adds_profile_jvm_options_to_the_base(tmp_path):
+    from setlist.spark import spark_conf
+    conf = spark_conf(load_config("local", tmp_path).spark.conf)
+    assert conf["spark.driver.extraJavaOptions"] == "-Duser.timezone=UTC -XX:+UseParallelGC"
+    assert conf["spark.executor.extraJavaOptions"] == "-Duser.timezone=UTC"
+    assert (conf["spark.sql.shuffle.partitions"], conf["spark.sql.session.timeZone"]) == ("8", "UTC")
+    assert spark_conf({"spark.sql.session.timeZone": "Europe/Paris"})["spark.sql.session.timeZone"] == "Europe/Paris"
