@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from statistics import pstdev
 
 import pytest
@@ -177,6 +177,55 @@ def test_colistening(spark):
     # Truncating sessions to 2 tracks drops t3 from A: t1t3 disappears.
     short = {(r["track_id"], r["neighbour_id"]) for r in features.compute_colistening(ev, *LT, 5, 2).collect()}
     assert ("t1", "t3") not in short and ("t2", "t3") in short
+
+
+def _colistening_reference(sessions: dict, k: int) -> dict:
+    """Brute force: every pair's cosine over sessions, each track's k best (ties by neighbour id)."""
+    n = {}
+    co = {}
+    for tracks in sessions.values():
+        for a in tracks:
+            n[a] = n.get(a, 0) + 1
+            for b in tracks:
+                if a != b:
+                    co[a, b] = co.get((a, b), 0) + 1
+    out = {}
+    for a in n:
+        row = sorted(((-c / math.sqrt(n[a] * n[b]), b, c) for (x, b), c in co.items() if x == a))
+        out.update({(a, b): (c, -neg, rank) for rank, (neg, b, c) in enumerate(row[:k], 1)})
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_colistening_top_k_equals_brute_force(spark, k):
+    # 60 random sessions over 9 tracks, many pairs in one session only, ties
+    # among them: the floor that drops weak pairs before the top k must not
+    # change a single row.
+    import random
+    rng = random.Random(11)
+    tracks = [f"t{i}" for i in range(9)]
+    sessions = {f"s{i:02d}": sorted(rng.sample(tracks[:4] if i % 3 else tracks, rng.randint(1, 4)))
+                for i in range(60)}
+    rows = [("u1", s, tr, "2026-11-23", datetime(2026, 11, 23, 10, j))
+            for s, trs in sessions.items() for j, tr in enumerate(trs)]
+    ev = spark.createDataFrame(rows, "user_id string, session_id string, track_id string, ds string, ts timestamp")
+    got = {(r["track_id"], r["neighbour_id"]): (r["co_sessions"], r["score"], r["rank"])
+           for r in features.compute_colistening(ev, *LT, k=k, max_session_tracks=50).collect()}
+    assert got == _colistening_reference(sessions, k)
+
+
+def test_active_days_count_distinct_days_over_spans_longer_than_a_mask_word(spark):
+    # Days 0, 62, 63 and 126 of a 130-day span fall in three 63-day words of the mask.
+    first = date(2026, 1, 1)
+    days = [0, 62, 62, 63, 126]
+    rows = [("u1", (first + timedelta(days=d)).isoformat()) for d in days] + [("u2", first.isoformat())]
+    ev = spark.createDataFrame(rows, "user_id string, ds string")
+    end = (first + timedelta(days=129)).isoformat()
+    masks, counts = features._day_masks(first.isoformat(), end, {
+        "all_days": first.isoformat(), "late_days": (first + timedelta(days=63)).isoformat()})
+    got = {r["user_id"]: (r["all_days"], r["late_days"])
+           for r in ev.groupBy("user_id").agg(*masks).select("user_id", *counts).collect()}
+    assert got == {"u1": (4, 2), "u2": (1, 0)}
 
 
 def test_keys_follow_id_order_and_round_trip(spark):
