@@ -345,7 +345,7 @@ def compute_colistening(events, start: str, end: str, k: int, max_session_tracks
                 .withColumn("score", F.col("co_sessions") / F.sqrt(F.col("n") * F.col("m"))))
 
     pairs = counted.where("x < y")
-    # Most pairs meet in one session only and cannot make their track's top k.
+    # Most pairs meet in one session only and seldom make their track's top k.
     # The k-th best score among a track's pairs that share at least two
     # sessions is at most its k-th best over all pairs, so every row of the
     # exact top k scores at least that much: rows below it are dropped before
