@@ -82,10 +82,7 @@ def _day_masks(first: str, end: str, windows: dict):
         for w in words:
             keep = sum(1 << (d - 63 * w) for d in range(max(o, 63 * w), min(span, 63 * (w + 1))))
             bits.append(F.coalesce(F.bit_count(F.col(f"__days_{w}").bitwiseAND(F.lit(keep).cast("long"))), F.lit(0)))
-        total = bits[0]
-        for b in bits[1:]:
-            total = total + b
-        counts.append(total.cast("long").alias(name))
+        counts.append(sum(bits[1:], bits[0]).cast("long").alias(name))
     return masks, counts
 
 
