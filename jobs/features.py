@@ -91,16 +91,24 @@ def _window(events, start: str, end: str):
     return events.where((F.col("ds") >= start) & (F.col("ds") <= end))
 
 
-def _tops(df, key: str, item: str, windows: dict, name: str):
+def _window_counts(df, key: str, item: str, windows: dict):
+    """Per (key, item): plays in each window ({prefix: first ds}) as
+    ``__n_<prefix>``."""
+    from pyspark.sql import functions as F
+    return df.groupBy(key, item).agg(*[F.sum((F.col("ds") >= lo).cast("long")).alias(f"__n_{p}")
+                                       for p, lo in windows.items()])
+
+
+def _tops(df, key: str, item: str, windows: dict, name: str, counts=None):
     """Per key and window ({prefix: first ds}): the most played item (ties:
     smallest id), its share, and the Shannon entropy (bits) of the key's play
     distribution over items, for every window in one pass. Two aggregations,
     no window function: with N = Σ n over the key's items,
     H = −Σ (n/N)·log2(n/N) = log2 N − (Σ n·log2 n) / N (at least 0). A key
-    with no play in a window gets nulls for it."""
+    with no play in a window gets nulls for it. ``counts``: the per-(key,
+    item) counts of ``_window_counts`` when already computed (``df`` unused)."""
     from pyspark.sql import functions as F
-    counts = df.groupBy(key, item).agg(*[F.sum((F.col("ds") >= lo).cast("long")).alias(f"__n_{p}")
-                                         for p, lo in windows.items()])
+    counts = _window_counts(df, key, item, windows) if counts is None else counts
     aggs = []
     for p in windows:
         n = F.col(f"__n_{p}")
@@ -123,7 +131,7 @@ def compute_user_profile(events, start: str, end: str, users, prefix: str):
     return compute_user_profiles(events, {prefix: start}, end, users)[prefix]
 
 
-def compute_user_profiles(events, starts: dict, end: str, users) -> dict:
+def compute_user_profiles(events, starts: dict, end: str, users, plays: dict | None = None) -> dict:
     """``compute_user_profile`` for several windows ending on ``end`` in one
     pass over the widest: {prefix: start} → {prefix: DataFrame}. Every
     aggregate of a window reads only that window's events (conditional
@@ -134,8 +142,10 @@ def compute_user_profiles(events, starts: dict, end: str, users) -> dict:
     and per-(listener, track) aggregations, and distinct days as the set bits
     of a day mask (``_day_masks``), so the main aggregation holds only
     fixed-size buffers (sets of ids would turn it into a sort-based
-    aggregation of every event)."""
+    aggregation of every event). ``plays``: {"artist_id": …, "genre": …}
+    from ``user_item_plays`` over the same windows, when already computed."""
     from pyspark.sql import functions as F
+    shared = plays or {}
     ev = _window(events, min(starts.values()), end).join(users.select("user_id"), "user_id", "left_semi")
     hour = F.hour("ts")
     aggs, session_aggs, per_user = [], [], []
@@ -173,10 +183,10 @@ def compute_user_profiles(events, starts: dict, end: str, users) -> dict:
                                         *[F.sum(f"__in_{p}").alias(f"{p}_sessions") for p in starts]))
     tracks = _distinct_counts(ev, "user_id", "track_id",
                               {f"__tracks_{p}": F.col("ds") >= lo for p, lo in starts.items()})
-    artists = _tops(ev, "user_id", "artist_id", starts, "artist")
+    artists = _tops(ev, "user_id", "artist_id", starts, "artist", shared.get("artist_id"))
     out = (base.join(sessions, "user_id").join(tracks, "user_id")
            .select("*", *per_user).drop(*[f"__tracks_{p}" for p in starts])
-           .join(_tops(ev, "user_id", "genre", starts, "genre"), "user_id", "left")
+           .join(_tops(ev, "user_id", "genre", starts, "genre", shared.get("genre")), "user_id", "left")
            .join(artists.drop(*[f"{p}_artist_entropy" for p in starts]), "user_id", "left"))
     if len(starts) > 1:   # read once per window below
         out = out.localCheckpoint(eager=False)
@@ -269,16 +279,29 @@ def compute_artist_stats(events, start: str, end: str, artists, labels, emerging
     return _stamp(out, end)
 
 
-def compute_user_item_affinity(events, start: str, end: str, users, item: str, prefix: str):
+def user_item_plays(events, starts: dict, end: str, users, item: str):
+    """Per (consenting listener, artist or genre played in the widest window):
+    plays per window (``__n_<prefix>``, as ``_window_counts``), the skip
+    rate's parts and the last day played. One aggregation of the events feeds
+    both the profiles' tops and the affinity table (``build`` keeps it once)."""
+    from pyspark.sql import functions as F
+    ev = _window(events, min(starts.values()), end).join(users.select("user_id"), "user_id", "left_semi")
+    return ev.groupBy("user_id", item).agg(
+        *[F.sum((F.col("ds") >= lo).cast("long")).alias(f"__n_{p}") for p, lo in starts.items()],
+        F.count("*").alias("__plays"), *_rate_parts("skipped"), F.max("ds").alias("__last"))
+
+
+def compute_user_item_affinity(events, start: str, end: str, users, item: str, prefix: str, plays=None):
     """Per (consenting listener, artist or genre played in the window): plays,
-    share of the listener's plays, skip rate, days since the last play."""
+    share of the listener's plays, skip rate, days since the last play.
+    ``plays``: ``user_item_plays`` over a widest window starting on ``start``,
+    when already computed (``events`` unused)."""
     from pyspark.sql import functions as F
     from pyspark.sql import Window
-    ev = _window(events, start, end).join(users.select("user_id"), "user_id", "left_semi")
-    out = ev.groupBy("user_id", item).agg(
-        F.count("*").alias(f"{prefix}_plays_28d"),
-        F.avg(F.col("skipped").cast("double")).alias(f"{prefix}_skip_rate_28d"),
-        F.max("ds").alias("__last"))
+    plays = user_item_plays(events, {"all": start}, end, users, item) if plays is None else plays
+    out = plays.select("user_id", item, F.col("__plays").alias(f"{prefix}_plays_28d"),
+                       F.try_divide(F.col("__skipped_true"), F.col("__skipped_known")).alias(f"{prefix}_skip_rate_28d"),
+                       "__last")
     total = F.sum(f"{prefix}_plays_28d").over(Window.partitionBy("user_id"))
     out = (out.withColumn(f"{prefix}_share_28d", F.col(f"{prefix}_plays_28d") / total)
               .withColumn(f"{prefix}_days_since_last_play",
@@ -287,12 +310,12 @@ def compute_user_item_affinity(events, start: str, end: str, users, item: str, p
     return _stamp(out, end)
 
 
-def compute_user_artist_affinity(events, start, end, users):
-    return compute_user_item_affinity(events, start, end, users, "artist_id", "ua")
+def compute_user_artist_affinity(events, start, end, users, plays=None):
+    return compute_user_item_affinity(events, start, end, users, "artist_id", "ua", plays)
 
 
-def compute_user_genre_affinity(events, start, end, users):
-    return compute_user_item_affinity(events, start, end, users, "genre", "ug")
+def compute_user_genre_affinity(events, start, end, users, plays=None):
+    return compute_user_item_affinity(events, start, end, users, "genre", "ug", plays)
 
 
 def compute_colistening(events, start: str, end: str, k: int, max_session_tracks: int):
@@ -379,7 +402,12 @@ def build(ctx, inputs: "Inputs") -> dict:
     events, tracks, users, keys = inputs
     lt = ctx.shift(-(p.feature_window_days - 1))
     st = ctx.shift(-(p.short_window_days - 1))
-    profiles = compute_user_profiles(events, {"lt": lt, "st": st}, ds, users)
+    windows = {"lt": lt, "st": st}
+    # Per (listener, artist) and (listener, genre) plays, for the profiles'
+    # tops and the affinity tables: aggregated once, kept once (lazily).
+    plays = {item: user_item_plays(events, windows, ds, users, item).localCheckpoint(eager=False)
+             for item in ("artist_id", "genre")}
+    profiles = compute_user_profiles(events, windows, ds, users, plays)
     artists = keyed(lake.read("silver", "artists", ds=ds), keys, {"artist_id": "artists"})
     placements = keyed(lake.read("silver", "editorial_placements", ds=ds), keys, {"track_id": "tracks"})
     tables = {
@@ -389,8 +417,8 @@ def build(ctx, inputs: "Inputs") -> dict:
         "track_popularity": compute_track_popularity(events, lt, ds, tracks, placements),
         "artist_stats": compute_artist_stats(events, lt, ds, artists, lake.read("silver", "labels", ds=ds),
                                              p.emerging_debut_years, p.emerging_max_listener_pct),
-        "user_artist_affinity": compute_user_artist_affinity(events, lt, ds, users),
-        "user_genre_affinity": compute_user_genre_affinity(events, lt, ds, users),
+        "user_artist_affinity": compute_user_artist_affinity(events, lt, ds, users, plays["artist_id"]),
+        "user_genre_affinity": compute_user_genre_affinity(events, lt, ds, users, plays["genre"]),
         "track_colistening": compute_colistening(events, lt, ds, p.colistening_k, p.colistening_max_session_tracks),
     }
     return {name: decoded(df, keys) for name, df in tables.items()}
