@@ -115,14 +115,14 @@ def controls_by_listener(c: pd.DataFrame) -> dict:
 _NO_CONTROLS = listener_controls({})
 
 
-def _choose(cand: dict, controls: dict, cfg: policy.PolicyConfig, ds: str):
+def _choose(cand: dict, controls: dict, cfg: policy.PolicyConfig, ds: str, arm: policy.Arm | None = None):
     """One listener's tracks before ordering (column arrays in, positions out):
     (arm, controls, rows, scores, sources, propensities, head, frame, start)
     where ``head`` (seeds kept in front as asked) and ``frame`` (the list to
     sequence, opened by the last seed if any) index ``rows``; None when no
     candidate is left."""
     user = cand["user_id"][0]
-    arm = policy.assign_arm(user, cfg.experiment, cfg.arms)
+    arm = policy.assign_arm(user, cfg.experiment, cfg.arms) if arm is None else arm
     rows, scores, seeds = policy.select_rows(cand, controls, arm, cfg)
     if not rows:
         return None
@@ -136,6 +136,49 @@ def _choose(cand: dict, controls: dict, cfg: policy.PolicyConfig, ds: str):
     rest = [i for i in range(len(rows)) if i not in seed_rows]
     return (arm, controls, rows, scores, sources, prop, seed_rows[:-1], seed_rows[-1:] + rest,
             0 if seed_rows else None)
+
+
+def _plain(listeners, arms, has_duplicates, controls_of: dict, cols: dict, starts, cfg: policy.PolicyConfig):
+    """Per listener: True when their tracks are just the best-scored under the
+    per-artist cap (what ``_choose`` picks when nothing else applies): no
+    controls, an arm without a novelty default or a protected share, no
+    exploration, no override on any candidate, no track twice."""
+    simple = [a.novelty is None and not (a.policy == "fair" and a.target_share > 0) for a in arms]
+    no_controls = [u not in controls_of for u in listeners.tolist()]
+    flagged = np.logical_or.reduceat(cols["suppress"] | cols["demote"] | cols["boost"], starts)
+    explores = int(round(cfg.exploration_share * cfg.length)) > 0
+    return np.array(simple) & np.array(no_controls) & ~flagged & ~has_duplicates & (not explores)
+
+
+def _top_rows(cols: dict, codes: np.ndarray, artist: np.ndarray, plain: np.ndarray, cfg: policy.PolicyConfig):
+    """The picks of every plain listener at once: their candidate rows in the
+    order ``policy.select_rows`` walks them (score descending, missing last,
+    then track_id, then input order), each kept while its artist has fewer
+    than ``max_per_artist`` rows before it, the first ``length`` kept.
+    ``codes``: each row's listener (0 ..), ``artist``: each row's artist code.
+    Returns (rows, grouped by listener code; offsets: listener m's rows are
+    rows[offsets[m]:offsets[m + 1]])."""
+    score = cols["score"].astype(float)
+    missing = np.isnan(score)
+    idx = np.flatnonzero(plain[codes])
+    order = idx[np.lexsort((cols["track_rank"][idx], -np.where(missing, 0.0, score)[idx], missing[idx], codes[idx]))]
+    who = codes[order]
+    # Rows of the same listener and artist before each row, in walk order: its
+    # place in a stable sort by (listener, artist) minus where that run starts.
+    pair = who * np.int64(artist.max() + 2) + (artist[order] + 1)
+    by_pair = np.argsort(pair, kind="stable")
+    run = pair[by_pair]
+    place = np.arange(len(run))
+    first = np.maximum.accumulate(np.where(np.r_[True, run[1:] != run[:-1]], place, 0))
+    earlier = np.empty(len(order), dtype=np.int64)
+    earlier[by_pair] = place - first
+    kept = earlier < cfg.max_per_artist
+    # Kept rows up to and including each row, within its listener.
+    total = np.cumsum(kept)
+    starts = np.searchsorted(who, who)
+    taken = total - np.r_[0, total][starts]
+    rows = order[kept & (taken <= cfg.length)]
+    return rows, np.searchsorted(codes[rows], np.arange(len(plain) + 1))
 
 
 def build_playlists(c: pd.DataFrame, cfg: policy.PolicyConfig, ds: str) -> pd.DataFrame:
@@ -161,14 +204,29 @@ def build_playlists(c: pd.DataFrame, cfg: policy.PolicyConfig, ds: str) -> pd.Da
     policy.action_flags(cols)
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     twice = pd.DataFrame({"u": codes, "t": cols["track_rank"]}).duplicated().to_numpy()
-    has_duplicates = np.logical_or.reduceat(twice, starts).tolist()
+    has_duplicates = np.logical_or.reduceat(twice, starts)
+    listeners = cols["user_id"][starts]
+    arms = [policy.assign_arm(u, cfg.experiment, cfg.arms) for u in listeners.tolist()]
+    plain = _plain(listeners, arms, has_duplicates, controls_of, cols, starts, cfg)
+    artist_codes = pd.factorize(cols["artist_id"])[0]
+    top, top_at = _top_rows(cols, codes, artist_codes, plain, cfg) if plain.any() else (None, None)
     choose = [k for k in (*_CHOOSE, "track_rank", "suppress", "demote", "boost") if k in cols]
+    score, source = cols["score"], cols["source"]
     starts = starts.tolist()
     picks, lists, opens = [], [], []
-    for lo, hi, dup in zip(starts, starts[1:] + [len(c)], has_duplicates):
+    for m, (lo, hi, dup) in enumerate(zip(starts, starts[1:] + [len(c)], has_duplicates.tolist())):
+        if plain[m]:
+            rows = top[top_at[m]:top_at[m + 1]].tolist()
+            if not rows:
+                continue
+            lists.append(rows)
+            opens.append(None)
+            picks.append((rows, arms[m], _NO_CONTROLS, score[rows].astype(float).tolist(), source[rows].tolist(),
+                          np.ones(len(rows)), [], list(range(len(rows)))))
+            continue
         cand = {k: cols[k][lo:hi] for k in choose}
         cand["has_duplicates"] = dup
-        pick = _choose(cand, controls_of.get(cand["user_id"][0], _NO_CONTROLS), cfg, ds)
+        pick = _choose(cand, controls_of.get(cand["user_id"][0], _NO_CONTROLS), cfg, ds, arms[m])
         if pick is None:
             continue
         rows = [lo + r for r in pick[2]]
@@ -176,7 +234,7 @@ def build_playlists(c: pd.DataFrame, cfg: policy.PolicyConfig, ds: str) -> pd.Da
         opens.append(pick[8])
         picks.append((rows, *pick[:2], *pick[3:8]))
     orders = sequencing.order_batch(*(cols[k].astype(float) for k in ("tempo", "energy", "key", "mode")),
-                                    pd.factorize(cols["artist_id"])[0], lists, opens, cfg.sequencing)
+                                    artist_codes, lists, opens, cfg.sequencing)
     artist = cols["artist_id"]
     out_rows, scores, sources, props, positions, arms, seed_ids, locked = [], [], [], [], [], [], [], []
     for (rows, arm, controls, score, source, prop, head, frame), order in zip(picks, orders):

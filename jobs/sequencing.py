@@ -310,24 +310,32 @@ def _two_opt(orders: np.ndarray, C: np.ndarray, same: np.ndarray, energy: np.nda
         found = maybe.any(axis=1)
         first = maybe.argmax(axis=1)
         still = np.ones(len(active), dtype=bool)
-        for k, b in enumerate(active.tolist()):
-            if not found[k]:                     # end of a pass
-                if improved[b] and passes[b] + 1 < cfg.max_passes:
-                    passes[b] += 1
-                    scan[b], improved[b] = 0, False
-                else:
-                    still[k] = False
-                continue
-            q = int(first[k])
-            i, j = int(i_of[q]), int(j_of[q])
-            o = orders[b]
-            scan[b] = q + 1
-            if same[b, o[i - 1], o[j]] or (j + 1 < n and same[b, o[i], o[j + 1]]):
-                continue
-            if delta[k, q] < threshold - band or \
-                    _exact_delta(o.tolist(), i, j, C[b], e[b], target, cfg.w_arc) < threshold:
-                o[i:j + 1] = o[i:j + 1][::-1].copy()
-                improved[b] = True
+        # End of a pass: another one if the pass moved anything and passes are left.
+        ended = np.flatnonzero(~found)
+        again = improved[active[ended]] & (passes[active[ended]] + 1 < cfg.max_passes)
+        restart = active[ended[again]]
+        passes[restart] += 1
+        scan[restart], improved[restart] = 0, False
+        still[ended[~again]] = False
+        # Every other list tries its first candidate move (i, j), then scans on from the next one.
+        k = np.flatnonzero(found)
+        b, q = active[k], first[k]
+        i, j = i_of[q], j_of[q]
+        scan[b] = q + 1
+        o = orders[b]
+        at = np.arange(len(k))
+        # A move that would put one artist twice in a row is skipped.
+        breaks = same[b, o[at, i - 1], o[at, j]] | ((j + 1 < n) & same[b, o[at, i], o[at, np.minimum(j + 1, n - 1)]])
+        take = ~breaks & (delta[k, q] < threshold - band)
+        # Within rounding of the threshold: costed move by move.
+        for m in np.flatnonzero(~breaks & ~take).tolist():
+            take[m] = _exact_delta(o[m].tolist(), int(i[m]), int(j[m]), C[b[m]], e[b[m]], target, cfg.w_arc) < threshold
+        if take.any():
+            pos = np.arange(n)[None, :]
+            lo, hi = i[take][:, None], j[take][:, None]
+            src = np.where((pos >= lo) & (pos <= hi), lo + hi - pos, pos)
+            orders[b[take]] = np.take_along_axis(o[take], src, axis=1)
+            improved[b[take]] = True
         active = active[still]
     return orders
 

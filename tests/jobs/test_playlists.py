@@ -216,6 +216,32 @@ CONTROLS_DDL = ("user_id string, novelty double, locked_artist_ids array<string>
                 "seed_track_ids array<string>, excluded_artist_ids array<string>")
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_listeners_without_controls_get_the_picks_of_the_listener_by_listener_walk(seed):
+    # Listeners with nothing but scores to go by are picked for the whole batch at once
+    # (``_top_rows``); it must pick exactly what ``select_rows`` walks to, listener by listener,
+    # including tied and missing scores and artists at their cap.
+    rng = np.random.default_rng(seed)
+    cfg = policy.PolicyConfig(length=10, max_per_artist=2, arms=(policy.Arm("control", 1.0),))
+    pools = []
+    for u in range(30):
+        p = pool(int(rng.integers(1, 40)), artists=int(rng.integers(1, 8)), seed=seed * 100 + u, user=f"u{u:02d}")
+        p["score"] = rng.integers(0, 4, len(p)).astype(float)          # many ties
+        p.loc[rng.random(len(p)) < 0.1, "score"] = np.nan
+        pools.append(p.sample(frac=1.0, random_state=u))                   # input order is not track order
+    df = pd.concat(pools, ignore_index=True)
+    codes, _ = pd.factorize(df["user_id"])
+    cols = {k: df[k].to_numpy() for k in policy.COLUMNS}
+    cols["track_rank"] = policy.track_ranks(cols["track_id"])
+    policy.action_flags(cols)
+    rows, at = playlists._top_rows(cols, codes, pd.factorize(cols["artist_id"])[0], np.ones(30, dtype=bool), cfg)
+    for u in range(30):
+        mine = np.flatnonzero(codes == u)
+        cand = {k: v[mine] for k, v in cols.items()}
+        walked, _, _ = policy.select_rows(cand, {}, cfg.arms[0], cfg)
+        assert rows[at[u]:at[u + 1]].tolist() == mine[walked].tolist()
+
+
 def test_on_spark_listeners_split_across_arrow_batches_get_their_own_playlists(spark):
     cfg = policy.PolicyConfig(length=10, max_per_artist=2, arms=(policy.Arm("control", 1.0),), exploration_share=0.1)
     pools = [pool(40, artists=12, seed=s, user=f"u{s}") for s in range(5)]
