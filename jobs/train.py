@@ -69,6 +69,19 @@ def fit(train: pd.DataFrame, valid: pd.DataFrame, features: list[str], params: d
     return model
 
 
+def validated_booster(model):
+    """The booster the validation metrics describe. With early stopping the
+    fit grows ``early_stopping_rounds`` trees past the best iteration; the
+    scikit-learn wrapper's ``predict`` ignores them, the raw booster (what the
+    model store keeps and scoring runs) would not. So the booster is cut to
+    its best iteration: stored, gated and served as validated, and cheaper to score."""
+    booster = model.get_booster()
+    best = getattr(model, "best_iteration", None)
+    if best is not None and best + 1 < booster.num_boosted_rounds():
+        booster = booster[: best + 1]
+    return booster
+
+
 def to_groups(df: pd.DataFrame) -> pd.DataFrame:
     """Sort by user then track (stable qids) and attach integer qid per user."""
     df = df.sort_values(["user_id", "track_id"], kind="stable").reset_index(drop=True)
@@ -171,7 +184,7 @@ def run(ctx) -> dict:
             "candidate_recall": ctx.stats.get("candidate_recall"),
             "training_window": {"anchor": anchor, "labels_from": _next(anchor), "labels_to": ctx.ds},
             "params": m.xgb_params, "table_versions": inputs}
-    decision = store.save_and_gate(version, model.get_booster(), meta, valid, features,
+    decision = store.save_and_gate(version, validated_booster(model), meta, valid, features,
                                    metric=lambda scores: float(per_user(valid.assign(s=scores), {"s": "s"})["ndcg_s"].mean()),
                                    margin=m.promotion_margin)
     ctx.log(f"model {version}: NDCG@10 {metrics['ndcg@10']:.4f} vs ALS order {metrics['baseline_ndcg@10']:.4f}; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from setlist.governance.ranking import ndcg_at_k, per_user, recall_at_k
@@ -51,3 +52,22 @@ def test_baseline_prefers_als_then_popularity():
     df = pd.DataFrame({"als_score": [0.2, None, 0.9, None], "pop_score": [1.0, 50.0, 0.0, 10.0]})
     order = list(pd.Series(train.baseline_score(df)).sort_values(ascending=False).index)
     assert order == [2, 0, 1, 3]
+
+
+def test_the_stored_booster_is_the_validated_one():
+    # Early stopping grows trees past the best iteration; the stored booster keeps only
+    # those up to it, so it scores exactly as the validated model does.
+    rng = np.random.default_rng(3)
+    n = 6000
+    X = pd.DataFrame(rng.normal(size=(n, 4)), columns=list("abcd"))
+    y = (X["a"] + rng.normal(scale=2.0, size=n) > 0.5).astype(int)
+    qid = np.repeat(np.arange(n // 30), 30)
+    cut = 4500
+    model = train.fit(pd.DataFrame({**X.iloc[:cut], "relevance": y[:cut], "qid": qid[:cut]}),
+                      pd.DataFrame({**X.iloc[cut:], "relevance": y[cut:], "qid": qid[cut:]}), list("abcd"),
+                      {"n_estimators": 200, "max_depth": 4, "early_stopping_rounds": 5}, seed=0)
+    grown = model.get_booster().num_boosted_rounds()
+    booster = train.validated_booster(model)
+    assert model.best_iteration + 1 + 5 == grown
+    assert booster.num_boosted_rounds() == model.best_iteration + 1
+    np.testing.assert_array_equal(booster.inplace_predict(X.to_numpy()), model.predict(X))
