@@ -143,7 +143,8 @@ def compute_user_profiles(events, starts: dict, end: str, users, plays: dict | N
     of a day mask (``_day_masks``), so the main aggregation holds only
     fixed-size buffers (sets of ids would turn it into a sort-based
     aggregation of every event). ``plays``: {"artist_id": …, "genre": …}
-    from ``user_item_plays`` over the same windows, when already computed."""
+    from ``user_item_plays`` over the widest window with counts for each of
+    ``starts``, when already computed."""
     from pyspark.sql import functions as F
     shared = plays or {}
     ev = _window(events, min(starts.values()), end).join(users.select("user_id"), "user_id", "left_semi")
@@ -183,6 +184,7 @@ def compute_user_profiles(events, starts: dict, end: str, users, plays: dict | N
                                         *[F.sum(f"__in_{p}").alias(f"{p}_sessions") for p in starts]))
     tracks = _distinct_counts(ev, "user_id", "track_id",
                               {f"__tracks_{p}": F.col("ds") >= lo for p, lo in starts.items()})
+    shared = {item: _theirs(df, users) for item, df in shared.items()}
     artists = _tops(ev, "user_id", "artist_id", starts, "artist", shared.get("artist_id"))
     out = (base.join(sessions, "user_id").join(tracks, "user_id")
            .select("*", *per_user).drop(*[f"__tracks_{p}" for p in starts])
@@ -249,21 +251,31 @@ def compute_track_popularity(events, start: str, end: str, tracks, placements):
     return _stamp(out, end)
 
 
+def artist_windows(end: str) -> dict:
+    """The windows ``compute_artist_stats`` counts listeners in, by first ds:
+    the last 7 days (d7) and the last 14 (d14; the 7 before d7 are d14 minus d7)."""
+    e = date.fromisoformat(end)
+    return {"d7": (e - timedelta(days=6)).isoformat(), "d14": (e - timedelta(days=13)).isoformat()}
+
+
 def compute_artist_stats(events, start: str, end: str, artists, labels, emerging_debut_years: int,
-                         emerging_max_listener_pct: float):
+                         emerging_max_listener_pct: float, plays=None):
     """Per artist: distinct listeners over the last 7 days, the 7 days before,
     and 28 days; growth = (last 7 − previous 7) / max(previous 7, 1); years
     since debut; label kind; and the emerging flag: debuted within
     ``emerging_debut_years`` years and at or below the
-    ``emerging_max_listener_pct`` percentile of 28-day listeners."""
+    ``emerging_max_listener_pct`` percentile of 28-day listeners. Counted on
+    the per-(listener, artist) plays of ``user_item_plays`` (``plays``, with
+    counts for ``artist_windows``, when already computed)."""
     from pyspark.sql import functions as F
     from pyspark.sql import Window
     e = date.fromisoformat(end)
-    d7, d14 = (e - timedelta(days=6)).isoformat(), (e - timedelta(days=13)).isoformat()
-    agg = _distinct_counts(_window(events, start, end), "artist_id", "user_id", {
-        "artist_listeners_7d": F.col("ds") >= d7,
-        "artist_listeners_prev_7d": (F.col("ds") >= d14) & (F.col("ds") < d7),
-        "artist_listeners_28d": F.lit(True)})
+    if plays is None:
+        plays = user_item_plays(events, start, end, "artist_id", artist_windows(end))
+    agg = plays.groupBy("artist_id").agg(
+        F.count(F.when(F.col("__n_d7") > 0, 1)).alias("artist_listeners_7d"),
+        F.count(F.when(F.col("__n_d14") > F.col("__n_d7"), 1)).alias("artist_listeners_prev_7d"),
+        F.count("*").alias("artist_listeners_28d"))
     out = (artists.select("artist_id", "label_id", "debut_year")
            .join(labels.select("label_id", F.col("kind").alias("artist_label_kind")), "label_id", "left")
            .join(agg, "artist_id", "left").fillna(0, ["artist_listeners_7d", "artist_listeners_prev_7d",
@@ -279,26 +291,33 @@ def compute_artist_stats(events, start: str, end: str, artists, labels, emerging
     return _stamp(out, end)
 
 
-def user_item_plays(events, starts: dict, end: str, users, item: str):
-    """Per (consenting listener, artist or genre played in the widest window):
-    plays per window (``__n_<prefix>``, as ``_window_counts``), the skip
-    rate's parts and the last day played. One aggregation of the events feeds
-    both the profiles' tops and the affinity table (``build`` keeps it once)."""
+def user_item_plays(events, start: str, end: str, item: str, windows: dict):
+    """Per (listener, artist or genre played in [start, end]), every listener,
+    consenting or not: the plays in each window ({prefix: first ds} →
+    ``__n_<prefix>``, as ``_window_counts``), all plays, the skip rate's parts
+    and the last day played. One aggregation of the events feeds the
+    profiles' tops, the affinity tables and, for artists, ``artist_stats``
+    (``build`` keeps it once); user-level tables keep only their listeners'
+    rows of it (``_theirs``)."""
     from pyspark.sql import functions as F
-    ev = _window(events, min(starts.values()), end).join(users.select("user_id"), "user_id", "left_semi")
-    return ev.groupBy("user_id", item).agg(
-        *[F.sum((F.col("ds") >= lo).cast("long")).alias(f"__n_{p}") for p, lo in starts.items()],
+    return _window(events, start, end).groupBy("user_id", item).agg(
+        *[F.sum((F.col("ds") >= lo).cast("long")).alias(f"__n_{p}") for p, lo in windows.items()],
         F.count("*").alias("__plays"), *_rate_parts("skipped"), F.max("ds").alias("__last"))
+
+
+def _theirs(df, users):
+    """The rows of ``df`` whose listener is one of ``users``."""
+    return df.join(users.select("user_id"), "user_id", "left_semi")
 
 
 def compute_user_item_affinity(events, start: str, end: str, users, item: str, prefix: str, plays=None):
     """Per (consenting listener, artist or genre played in the window): plays,
     share of the listener's plays, skip rate, days since the last play.
-    ``plays``: ``user_item_plays`` over a widest window starting on ``start``,
-    when already computed (``events`` unused)."""
+    ``plays``: ``user_item_plays`` from ``start`` to ``end``, when already
+    computed (``events`` unused)."""
     from pyspark.sql import functions as F
     from pyspark.sql import Window
-    plays = user_item_plays(events, {"all": start}, end, users, item) if plays is None else plays
+    plays = _theirs(user_item_plays(events, start, end, item, {}) if plays is None else plays, users)
     out = plays.select("user_id", item, F.col("__plays").alias(f"{prefix}_plays_28d"),
                        F.try_divide(F.col("__skipped_true"), F.col("__skipped_known")).alias(f"{prefix}_skip_rate_28d"),
                        "__last")
@@ -404,9 +423,9 @@ def build(ctx, inputs: "Inputs") -> dict:
     st = ctx.shift(-(p.short_window_days - 1))
     windows = {"lt": lt, "st": st}
     # Per (listener, artist) and (listener, genre) plays, for the profiles'
-    # tops and the affinity tables: aggregated once, kept once (lazily).
-    plays = {item: user_item_plays(events, windows, ds, users, item).localCheckpoint(eager=False)
-             for item in ("artist_id", "genre")}
+    # tops, the affinity tables and artist_stats: aggregated once, kept once.
+    plays = {item: user_item_plays(events, lt, ds, item, {**windows, **extra}).localCheckpoint(eager=False)
+             for item, extra in (("artist_id", artist_windows(ds)), ("genre", {}))}
     profiles = compute_user_profiles(events, windows, ds, users, plays)
     artists = keyed(lake.read("silver", "artists", ds=ds), keys, {"artist_id": "artists"})
     placements = keyed(lake.read("silver", "editorial_placements", ds=ds), keys, {"track_id": "tracks"})
@@ -416,7 +435,7 @@ def build(ctx, inputs: "Inputs") -> dict:
         "user_context": compute_user_context(events, lt, ds, users, schema.DEVICES),
         "track_popularity": compute_track_popularity(events, lt, ds, tracks, placements),
         "artist_stats": compute_artist_stats(events, lt, ds, artists, lake.read("silver", "labels", ds=ds),
-                                             p.emerging_debut_years, p.emerging_max_listener_pct),
+                                             p.emerging_debut_years, p.emerging_max_listener_pct, plays["artist_id"]),
         "user_artist_affinity": compute_user_artist_affinity(events, lt, ds, users, plays["artist_id"]),
         "user_genre_affinity": compute_user_genre_affinity(events, lt, ds, users, plays["genre"]),
         "track_colistening": compute_colistening(events, lt, ds, p.colistening_k, p.colistening_max_session_tracks),

@@ -160,6 +160,33 @@ def test_user_artist_and_genre_affinity(spark, events, users):
     assert genres == {("u1", "pop"): 2, ("u1", "rock"): 1, ("u2", "rock"): 1}
 
 
+def test_tables_from_shared_plays_equal_their_own(spark, events, users):
+    # The stage aggregates per-(listener, artist) and per-(listener, genre) plays once for
+    # the profiles' tops, the affinity tables and artist_stats: each table must be what it
+    # computes on its own. u2's play on 2026-11-12 falls in the 7 days before the last 7.
+    row = ("u2", "t1", "a1", "pop", "2026-11-12", datetime(2026, 11, 12, 9, 0), "s9", False, True, 200000,
+           "mobile", 100.0, 0.5, 0.5, 0.5, 0.5)
+    more = events.union(spark.createDataFrame([row], EV_COLS))
+    windows = {"lt": LT[0], "st": "2026-11-17"}
+    plays = {"artist_id": features.user_item_plays(more, *LT, "artist_id", {**windows, **features.artist_windows(LT[1])}),
+             "genre": features.user_item_plays(more, *LT, "genre", windows)}
+    shared = features.compute_user_profiles(more, windows, LT[1], users, plays)
+    own = features.compute_user_profiles(more, windows, LT[1], users)
+    for p in windows:
+        assertDataFrameEqual(shared[p], own[p])
+    assertDataFrameEqual(features.compute_user_artist_affinity(more, *LT, users, plays["artist_id"]),
+                         features.compute_user_artist_affinity(more, *LT, users))
+    assertDataFrameEqual(features.compute_user_genre_affinity(more, *LT, users, plays["genre"]),
+                         features.compute_user_genre_affinity(more, *LT, users))
+    artists = spark.createDataFrame([("a1", "l1", 2010), ("a2", "l1", 2025)], "artist_id string, label_id string, debut_year int")
+    labels = spark.createDataFrame([("l1", "major")], "label_id string, kind string")
+    stats = features.compute_artist_stats(more, *LT, artists, labels, 2, 0.8, plays["artist_id"])
+    assertDataFrameEqual(stats, features.compute_artist_stats(more, *LT, artists, labels, 2, 0.8))
+    got = {r["artist_id"]: (r["artist_listeners_7d"], r["artist_listeners_prev_7d"], r["artist_listeners_28d"])
+           for r in stats.collect()}
+    assert got == {"a1": (2, 1, 3), "a2": (2, 0, 2)}
+
+
 def test_colistening(spark):
     t = lambda m: datetime(2026, 11, 23, 10, m)  # noqa: E731
     rows = [("A", "t1", t(0)), ("A", "t2", t(1)), ("A", "t3", t(2)), ("B", "t1", t(0)), ("B", "t2", t(1)),
