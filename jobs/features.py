@@ -142,9 +142,9 @@ def compute_user_profiles(events, starts: dict, end: str, users, plays: dict | N
     and per-(listener, track) aggregations, and distinct days as the set bits
     of a day mask (``_day_masks``), so the main aggregation holds only
     fixed-size buffers (sets of ids would turn it into a sort-based
-    aggregation of every event). ``plays``: {"artist_id": …, "genre": …}
-    from ``user_item_plays`` over the widest window with counts for each of
-    ``starts``, when already computed."""
+    aggregation of every event). ``plays``: {"artist_id": …, "genre": …,
+    "track_id": …} from ``user_item_plays`` over the widest window with
+    counts for each of ``starts``, when already computed."""
     from pyspark.sql import functions as F
     shared = plays or {}
     ev = _window(events, min(starts.values()), end).join(users.select("user_id"), "user_id", "left_semi")
@@ -182,9 +182,13 @@ def compute_user_profiles(events, starts: dict, end: str, users, plays: dict | N
     sessions = (ev.groupBy("user_id", "session_id").agg(*session_aggs)
                 .groupBy("user_id").agg(*[F.avg(f"__minutes_{p}").alias(f"{p}_session_minutes") for p in starts],
                                         *[F.sum(f"__in_{p}").alias(f"{p}_sessions") for p in starts]))
-    tracks = _distinct_counts(ev, "user_id", "track_id",
-                              {f"__tracks_{p}": F.col("ds") >= lo for p, lo in starts.items()})
     shared = {item: _theirs(df, users) for item, df in shared.items()}
+    if "track_id" in shared:
+        tracks = shared["track_id"].groupBy("user_id").agg(
+            *[F.count(F.when(F.col(f"__n_{p}") > 0, 1)).alias(f"__tracks_{p}") for p in starts])
+    else:
+        tracks = _distinct_counts(ev, "user_id", "track_id",
+                                  {f"__tracks_{p}": F.col("ds") >= lo for p, lo in starts.items()})
     artists = _tops(ev, "user_id", "artist_id", starts, "artist", shared.get("artist_id"))
     out = (base.join(sessions, "user_id").join(tracks, "user_id")
            .select("*", *per_user).drop(*[f"__tracks_{p}" for p in starts])
@@ -215,24 +219,28 @@ def compute_user_context(events, start: str, end: str, users, devices):
     return _stamp(out, end)
 
 
-def compute_track_popularity(events, start: str, end: str, tracks, placements):
+def popularity_windows(end: str) -> dict:
+    """The windows ``compute_track_popularity`` counts in, by first ds: the
+    last day (d1) and the last 7 days (d7)."""
+    return {"d1": end, "d7": (date.fromisoformat(end) - timedelta(days=6)).isoformat()}
+
+
+def compute_track_popularity(events, start: str, end: str, tracks, placements, plays=None):
     """Per catalogue track: plays and distinct listeners over 1/7/28 days, skip
     and completion rates, whether it is on an editorial playlist on ``end``,
-    days since release, audio features."""
+    days since release, audio features. Counted on the per-(listener, track)
+    plays of ``user_item_plays`` (``plays``, with counts for
+    ``popularity_windows`` and the completion parts, when already computed),
+    so distinct listeners are counted rows."""
     from pyspark.sql import functions as F
-    ev = _window(events, start, end)
-    d7 = (date.fromisoformat(end) - timedelta(days=6)).isoformat()
-    in1, in7 = F.col("ds") == end, F.col("ds") >= d7
-    # Per (track, listener) first, so distinct listeners are counted rows.
-    per = ev.groupBy("track_id", "user_id").agg(
-        F.sum(in1.cast("long")).alias("p1"), F.sum(in7.cast("long")).alias("p7"), F.count("*").alias("p28"),
-        *_rate_parts("skipped"), *_rate_parts("completed"))
-    agg = per.groupBy("track_id").agg(
-        F.sum("p1").alias("track_plays_1d"),
-        F.sum("p7").alias("track_plays_7d"),
-        F.sum("p28").alias("track_plays_28d"),
-        F.count(F.when(F.col("p1") > 0, 1)).alias("track_listeners_1d"),
-        F.count(F.when(F.col("p7") > 0, 1)).alias("track_listeners_7d"),
+    if plays is None:
+        plays = user_item_plays(events, start, end, "track_id", popularity_windows(end), rates=("skipped", "completed"))
+    agg = plays.groupBy("track_id").agg(
+        F.sum("__n_d1").alias("track_plays_1d"),
+        F.sum("__n_d7").alias("track_plays_7d"),
+        F.sum("__plays").alias("track_plays_28d"),
+        F.count(F.when(F.col("__n_d1") > 0, 1)).alias("track_listeners_1d"),
+        F.count(F.when(F.col("__n_d7") > 0, 1)).alias("track_listeners_7d"),
         F.count("user_id").alias("track_listeners_28d"),
         _rate("skipped").alias("track_skip_rate_28d"),
         _rate("completed").alias("track_completion_rate_28d"),
@@ -291,18 +299,21 @@ def compute_artist_stats(events, start: str, end: str, artists, labels, emerging
     return _stamp(out, end)
 
 
-def user_item_plays(events, start: str, end: str, item: str, windows: dict):
+def user_item_plays(events, start: str, end: str, item: str, windows: dict, rates=("skipped",)):
     """Per (listener, artist or genre played in [start, end]), every listener,
     consenting or not: the plays in each window ({prefix: first ds} →
     ``__n_<prefix>``, as ``_window_counts``), all plays, the skip rate's parts
-    and the last day played. One aggregation of the events feeds the
-    profiles' tops, the affinity tables and, for artists, ``artist_stats``
-    (``build`` keeps it once); user-level tables keep only their listeners'
-    rows of it (``_theirs``)."""
+    and the last day played, with ``_rate_parts`` of each flag in ``rates``.
+    One aggregation of the events feeds several tables (``build`` keeps it
+    once): for artists the profiles' top artist, ``user_artist_affinity`` and
+    ``artist_stats``; for genres the top genre and ``user_genre_affinity``;
+    for tracks the profiles' distinct tracks and ``track_popularity``.
+    User-level tables keep only their listeners' rows of it (``_theirs``)."""
     from pyspark.sql import functions as F
     return _window(events, start, end).groupBy("user_id", item).agg(
         *[F.sum((F.col("ds") >= lo).cast("long")).alias(f"__n_{p}") for p, lo in windows.items()],
-        F.count("*").alias("__plays"), *_rate_parts("skipped"), F.max("ds").alias("__last"))
+        F.count("*").alias("__plays"), *[part for flag in rates for part in _rate_parts(flag)],
+        F.max("ds").alias("__last"))
 
 
 def _theirs(df, users):
@@ -422,10 +433,11 @@ def build(ctx, inputs: "Inputs") -> dict:
     lt = ctx.shift(-(p.feature_window_days - 1))
     st = ctx.shift(-(p.short_window_days - 1))
     windows = {"lt": lt, "st": st}
-    # Per (listener, artist) and (listener, genre) plays, for the profiles'
-    # tops, the affinity tables and artist_stats: aggregated once, kept once.
-    plays = {item: user_item_plays(events, lt, ds, item, {**windows, **extra}).localCheckpoint(eager=False)
-             for item, extra in (("artist_id", artist_windows(ds)), ("genre", {}))}
+    # Per (listener, artist), (listener, genre) and (listener, track) plays,
+    # each read by two or three tables (``user_item_plays``): aggregated once, kept once.
+    plays = {item: user_item_plays(events, lt, ds, item, {**windows, **extra}, rates).localCheckpoint(eager=False)
+             for item, extra, rates in (("artist_id", artist_windows(ds), ("skipped",)), ("genre", {}, ("skipped",)),
+                                        ("track_id", popularity_windows(ds), ("skipped", "completed")))}
     profiles = compute_user_profiles(events, windows, ds, users, plays)
     artists = keyed(lake.read("silver", "artists", ds=ds), keys, {"artist_id": "artists"})
     placements = keyed(lake.read("silver", "editorial_placements", ds=ds), keys, {"track_id": "tracks"})
@@ -433,7 +445,7 @@ def build(ctx, inputs: "Inputs") -> dict:
         "user_profile_long": profiles["lt"],
         "user_profile_short": profiles["st"],
         "user_context": compute_user_context(events, lt, ds, users, schema.DEVICES),
-        "track_popularity": compute_track_popularity(events, lt, ds, tracks, placements),
+        "track_popularity": compute_track_popularity(events, lt, ds, tracks, placements, plays["track_id"]),
         "artist_stats": compute_artist_stats(events, lt, ds, artists, lake.read("silver", "labels", ds=ds),
                                              p.emerging_debut_years, p.emerging_max_listener_pct, plays["artist_id"]),
         "user_artist_affinity": compute_user_artist_affinity(events, lt, ds, users, plays["artist_id"]),

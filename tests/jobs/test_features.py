@@ -161,15 +161,17 @@ def test_user_artist_and_genre_affinity(spark, events, users):
 
 
 def test_tables_from_shared_plays_equal_their_own(spark, events, users):
-    # The stage aggregates per-(listener, artist) and per-(listener, genre) plays once for
-    # the profiles' tops, the affinity tables and artist_stats: each table must be what it
-    # computes on its own. u2's play on 2026-11-12 falls in the 7 days before the last 7.
+    # The stage aggregates per-(listener, artist), (listener, genre) and (listener, track)
+    # plays once for the profiles, the affinity tables, artist_stats and track_popularity:
+    # each table must be what it computes on its own. u2's play on 2026-11-12 falls in the 7 days before the last 7.
     row = ("u2", "t1", "a1", "pop", "2026-11-12", datetime(2026, 11, 12, 9, 0), "s9", False, True, 200000,
            "mobile", 100.0, 0.5, 0.5, 0.5, 0.5)
     more = events.union(spark.createDataFrame([row], EV_COLS))
     windows = {"lt": LT[0], "st": "2026-11-17"}
     plays = {"artist_id": features.user_item_plays(more, *LT, "artist_id", {**windows, **features.artist_windows(LT[1])}),
-             "genre": features.user_item_plays(more, *LT, "genre", windows)}
+             "genre": features.user_item_plays(more, *LT, "genre", windows),
+             "track_id": features.user_item_plays(more, *LT, "track_id", {**windows, **features.popularity_windows(LT[1])},
+                                                  rates=("skipped", "completed"))}
     shared = features.compute_user_profiles(more, windows, LT[1], users, plays)
     own = features.compute_user_profiles(more, windows, LT[1], users)
     for p in windows:
@@ -178,6 +180,13 @@ def test_tables_from_shared_plays_equal_their_own(spark, events, users):
                          features.compute_user_artist_affinity(more, *LT, users))
     assertDataFrameEqual(features.compute_user_genre_affinity(more, *LT, users, plays["genre"]),
                          features.compute_user_genre_affinity(more, *LT, users))
+    catalogue = spark.createDataFrame([("t1", "a1", date(2026, 1, 1)), ("t2", "a2", date(2026, 11, 1))],
+                                      "track_id string, artist_id string, release_date date")
+    for t in ("tempo", "energy", "valence", "danceability", "acousticness"):
+        catalogue = catalogue.withColumn(t, F.lit(0.5))
+    placements = spark.createDataFrame([], "track_id string, start_ds date, end_ds date")
+    assertDataFrameEqual(features.compute_track_popularity(more, *LT, catalogue, placements, plays["track_id"]),
+                         features.compute_track_popularity(more, *LT, catalogue, placements))
     artists = spark.createDataFrame([("a1", "l1", 2010), ("a2", "l1", 2025)], "artist_id string, label_id string, debut_year int")
     labels = spark.createDataFrame([("l1", "major")], "label_id string, kind string")
     stats = features.compute_artist_stats(more, *LT, artists, labels, 2, 0.8, plays["artist_id"])
