@@ -140,14 +140,13 @@ def _choose(cand: dict, controls: dict, cfg: policy.PolicyConfig, ds: str, arm: 
 
 def _plain(listeners, arms, has_duplicates, controls_of: dict, cols: dict, starts, cfg: policy.PolicyConfig):
     """Per listener: True when their tracks are just the best-scored under the
-    per-artist cap (what ``_choose`` picks when nothing else applies): no
-    controls, an arm without a novelty default or a protected share, no
-    exploration, no override on any candidate, no track twice."""
+    per-artist cap, before exploration (what ``policy.select_rows`` picks when
+    nothing else applies): no controls, an arm without a novelty default or a
+    protected share, no override on any candidate, no track twice."""
     simple = [a.novelty is None and not (a.policy == "fair" and a.target_share > 0) for a in arms]
     no_controls = [u not in controls_of for u in listeners.tolist()]
     flagged = np.logical_or.reduceat(cols["suppress"] | cols["demote"] | cols["boost"], starts)
-    explores = int(round(cfg.exploration_share * cfg.length)) > 0
-    return np.array(simple) & np.array(no_controls) & ~flagged & ~has_duplicates & (not explores)
+    return np.array(simple) & np.array(no_controls) & ~flagged & ~has_duplicates
 
 
 def _top_rows(cols: dict, codes: np.ndarray, artist: np.ndarray, plain: np.ndarray, cfg: policy.PolicyConfig):
@@ -219,10 +218,17 @@ def build_playlists(c: pd.DataFrame, cfg: policy.PolicyConfig, ds: str) -> pd.Da
             rows = top[top_at[m]:top_at[m + 1]].tolist()
             if not rows:
                 continue
+            scores, sources = score[rows].astype(float).tolist(), source[rows].tolist()
+            # Exploration as ``_choose`` does it, on the listener's own rows (positions from lo).
+            cand = {k: cols[k][lo:hi] for k in choose}
+            cand["has_duplicates"] = False
+            local = [r - lo for r in rows]
+            prop = policy.explore_rows(local, scores, sources, [False] * len(local), cand, cfg.exploration_share,
+                                       listeners[m], ds, cfg.max_per_artist)
+            rows = [lo + r for r in local]
             lists.append(rows)
             opens.append(None)
-            picks.append((rows, arms[m], _NO_CONTROLS, score[rows].astype(float).tolist(), source[rows].tolist(),
-                          np.ones(len(rows)), [], list(range(len(rows)))))
+            picks.append((rows, arms[m], _NO_CONTROLS, scores, sources, prop, [], list(range(len(rows)))))
             continue
         cand = {k: cols[k][lo:hi] for k in choose}
         cand["has_duplicates"] = dup

@@ -242,6 +242,26 @@ def test_listeners_without_controls_get_the_picks_of_the_listener_by_listener_wa
         assert rows[at[u]:at[u + 1]].tolist() == mine[walked].tolist()
 
 
+def test_playlists_of_listeners_picked_at_once_equal_the_listener_by_listener_ones(monkeypatch):
+    # Plain listeners (no controls, overrides or duplicates, an arm without a novelty default or
+    # protected share) skip ``_choose``; with exploration on, their playlists must be what
+    # ``_choose`` makes of them.
+    arms = (policy.Arm("control", 0.6), policy.Arm("fair", 0.4, policy="fair", target_share=0.5))
+    cfg = policy.PolicyConfig(length=10, max_per_artist=2, arms=arms, exploration_share=0.2)
+    pools = [pool(int(30 + s % 20), artists=6 + s % 7, seed=s, user=f"u{s:02d}") for s in range(24)]
+    pools[3] = with_controls(pools[3], seed_track_ids=["t002"])
+    pools[5].loc[pools[5]["track_id"] == "t001", ["override_action", "override_reason"]] = ["demote", "dispute"]
+    df = pd.concat(pools, ignore_index=True)
+    fast = playlists.build_playlists(df, cfg, "2026-11-23")
+    plain = playlists._plain
+    seen = []
+    monkeypatch.setattr(playlists, "_plain", lambda *a: seen.append(plain(*a)) or np.zeros_like(seen[-1]))
+    slow = playlists.build_playlists(df, cfg, "2026-11-23")
+    assert 0 < seen[0].sum() < 24 and not seen[0][3] and not seen[0][5]
+    assert (fast["source"] == "explore").any()
+    pd.testing.assert_frame_equal(fast, slow)
+
+
 def test_on_spark_listeners_split_across_arrow_batches_get_their_own_playlists(spark):
     cfg = policy.PolicyConfig(length=10, max_per_artist=2, arms=(policy.Arm("control", 1.0),), exploration_share=0.1)
     pools = [pool(40, artists=12, seed=s, user=f"u{s}") for s in range(5)]
