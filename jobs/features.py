@@ -300,8 +300,8 @@ def compute_artist_stats(events, start: str, end: str, artists, labels, emerging
 
 
 def user_item_plays(events, start: str, end: str, item: str, windows: dict, rates=("skipped",)):
-    """Per (listener, artist or genre played in [start, end]), every listener,
-    consenting or not: the plays in each window ({prefix: first ds} →
+    """Per (listener, artist, genre or track played in [start, end]), every
+    listener, consenting or not: the plays in each window ({prefix: first ds} →
     ``__n_<prefix>``, as ``_window_counts``), all plays, the skip rate's parts
     and the last day played, with ``_rate_parts`` of each flag in ``rates``.
     One aggregation of the events feeds several tables (``build`` keeps it
