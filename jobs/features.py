@@ -91,12 +91,16 @@ def _window(events, start: str, end: str):
     return events.where((F.col("ds") >= start) & (F.col("ds") <= end))
 
 
+def _window_plays(windows: dict) -> list:
+    """Aggregates: plays in each window ({prefix: first ds}) as ``__n_<prefix>``."""
+    from pyspark.sql import functions as F
+    return [F.sum((F.col("ds") >= lo).cast("long")).alias(f"__n_{p}") for p, lo in windows.items()]
+
+
 def _window_counts(df, key: str, item: str, windows: dict):
     """Per (key, item): plays in each window ({prefix: first ds}) as
     ``__n_<prefix>``."""
-    from pyspark.sql import functions as F
-    return df.groupBy(key, item).agg(*[F.sum((F.col("ds") >= lo).cast("long")).alias(f"__n_{p}")
-                                       for p, lo in windows.items()])
+    return df.groupBy(key, item).agg(*_window_plays(windows))
 
 
 def _tops(df, key: str, item: str, windows: dict, name: str, counts=None):
@@ -311,8 +315,7 @@ def user_item_plays(events, start: str, end: str, item: str, windows: dict, rate
     User-level tables keep only their listeners' rows of it (``_theirs``)."""
     from pyspark.sql import functions as F
     return _window(events, start, end).groupBy("user_id", item).agg(
-        *[F.sum((F.col("ds") >= lo).cast("long")).alias(f"__n_{p}") for p, lo in windows.items()],
-        F.count("*").alias("__plays"), *[part for flag in rates for part in _rate_parts(flag)],
+        *_window_plays(windows), F.count("*").alias("__plays"), *[part for flag in rates for part in _rate_parts(flag)],
         F.max("ds").alias("__last"))
 
 
