@@ -191,3 +191,57 @@ def test_historical_retrieval_is_point_in_time_correct(feast_home, timeline):
             if strict:
                 # Nothing created after t: not even a correction of a visible event.
                 assert source[3] <= t, f"value created at {source[3]}, after {t}"
+
+
+def test_retrieval_by_distinct_keys_equals_one_retrieval_of_every_row(feast_home):
+    """``featurestore.historical`` retrieves each group of views once per distinct
+    (join keys, timestamp): the same values as Feast over every entity row, in
+    the entity frame's order, repeated keys and a key without rows included."""
+    import pandas as pd
+    from deltalake import write_deltalake
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+    from feast.data_format import DeltaFormat
+    from feast.types import Int64
+
+    from setlist.featurestore import historical
+
+    store, home = feast_home
+    user = Entity(name="pit_user", join_keys=["user_id"], value_type=ValueType.STRING)
+    artist = Entity(name="pit_artist", join_keys=["artist_id"], value_type=ValueType.STRING)
+    views = []
+    for name, keys, rows in (
+            ("pit_user_plays", ["user_id"],
+             [("u1", 10, hours(0)), ("u1", 11, hours(30)), ("u2", 20, hours(5))]),
+            ("pit_pair_plays", ["user_id", "artist_id"],
+             [("u1", "a1", 100, hours(1)), ("u1", "a2", 200, hours(2)), ("u1", "a1", 101, hours(40)),
+              ("u2", "a1", 300, hours(3))])):
+        path = str(home / "tables" / name)
+        table = pd.DataFrame(rows, columns=[*keys, name, "event_timestamp"])
+        table["event_timestamp"] = pd.to_datetime(table["event_timestamp"], utc=True)
+        table["created_timestamp"] = table["event_timestamp"]
+        table["ds"] = table["event_timestamp"].dt.strftime("%Y-%m-%d")
+        write_deltalake(path, table, partition_by=["ds"])
+        source = FileSource(name=f"{name}_source", path=path, file_format=DeltaFormat(),
+                            timestamp_field="event_timestamp", created_timestamp_column="created_timestamp")
+        views.append(FeatureView(name=name, entities=[user] if len(keys) == 1 else [user, artist], ttl=TTL,
+                                 schema=[Field(name=name, dtype=Int64)], source=source, online=False))
+    service = FeatureService(name="pit_both", features=views)
+    store.apply([user, artist, *views, service])
+
+    entity = pd.DataFrame([("u1", "a1", 24), ("u2", "a1", 24), ("u1", "a2", 24), ("u1", "a1", 24),
+                           ("u1", "a1", 44), ("u3", "a1", 24), ("u1", "a2", 44), ("u2", "a9", 24)],
+                          columns=["user_id", "artist_id", "at"])
+    entity["event_timestamp"] = pd.to_datetime([hours(h) for h in entity.pop("at")], utc=True)
+    entity["row"] = range(len(entity))
+
+    def values(column):
+        return [None if pd.isna(v) else int(v) for v in column]
+
+    got = historical(store, entity, "pit_both")
+    assert got["row"].tolist() == list(range(8))
+    assert values(got["pit_user_plays"]) == [10, 20, 10, 10, 11, None, 11, 20]
+    assert values(got["pit_pair_plays"]) == [100, 300, 200, 100, 101, None, 200, None]
+    one = store.get_historical_features(entity_df=entity, features=store.get_feature_service("pit_both"),
+                                        filter_by_created_timestamp=True).to_df().sort_values("row")
+    for name in ("pit_user_plays", "pit_pair_plays"):
+        assert values(got[name]) == values(one[name])
