@@ -2,14 +2,14 @@
 governance overrides and their experiment arm's policy, sequence the result,
 and give every track a reason.
 
-Scoring runs on Spark (``mapInPandas`` with the current XGBoost model
-broadcast). Everything per listener runs on Spark too (never a driver loop):
-the pool is partitioned by listener, so all of a listener's candidates sit
-together in one partition, and each Arrow batch of a partition is turned into
-playlists (``build_playlists``): ``setlist.jobs.playlist_policy`` chooses each
+Scoring runs on Spark (``mapInArrow`` with the current XGBoost model
+broadcast, each row's features as one float32 vector). Everything per
+listener runs on Spark too (never a driver loop): the pool is partitioned by
+listener, so all of a listener's candidates sit together in one partition,
+and each Arrow batch of a partition is turned into playlists
+(``build_playlists``): ``setlist.jobs.playlist_policy`` chooses each
 listener's tracks, ``setlist.jobs.sequencing`` orders the batch's lists
-together. Rules that always hold: no two
-adjacent tracks by one artist, at most ``playlists.max_per_artist`` per
+together. Rules that always hold: no two adjacent tracks by one artist, at most ``playlists.max_per_artist`` per
 artist, excluded artists never appear; when the rules cannot be met the list
 ends early rather than break them.
 
@@ -334,18 +334,70 @@ def _stream(batches, cfg: policy.PolicyConfig, ds: str):
         yield build_playlists(carry, cfg, ds)
 
 
-def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, feature_names: list[str]):
-    """Spark DataFrame of (user_id, track_id, artist_id, source, score)."""
+def feature_vectors(features: pd.DataFrame, names: list[str]):
+    """The rows' features as one Arrow binary column: each row's float32
+    values in ``names`` order, end to end (missing values stay NaN).
+
+    Spark moves a row's vector as one value instead of one column per
+    feature: on a 500,060-row slice of 102 features, the transfer to the
+    Python workers took 1.5 s this way against 4.2 s column by column.
+    """
+    import pyarrow as pa
+    X = np.ascontiguousarray(features[names].to_numpy(np.float32))
+    width = 4 * len(names)
+    offsets = np.arange(0, (len(X) + 1) * width, width, dtype=np.int64)
+    return pa.Array.from_buffers(pa.large_binary(), len(X), [None, pa.py_buffer(offsets), pa.py_buffer(X)])
+
+
+def vector_matrix(column, width: int) -> np.ndarray:
+    """The (rows, width) float32 matrix of a ``feature_vectors`` column (binary
+    or large binary, as Spark hands it back), without copying."""
+    import pyarrow as pa
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if column.null_count:
+        raise ValueError("a candidate row has no feature vector")
+    kind = np.int64 if pa.types.is_large_binary(column.type) else np.int32
+    _, offsets, data = column.buffers()
+    ends = np.frombuffer(offsets, dtype=kind)[column.offset:column.offset + len(column) + 1]
+    if ends[-1] - ends[0] != 4 * width * len(column):
+        raise ValueError(f"feature vectors of {(ends[-1] - ends[0]) / max(len(column), 1) / 4:.1f} values "
+                         f"per row on average, expected {width}: the model's feature list and the "
+                         f"scored frame differ")
+    return np.frombuffer(data, dtype=np.float32, count=width * len(column),
+                         offset=int(ends[0])).reshape(len(column), width)
+
+
+def top_per_listener(table, n: int):
+    """The rows of an Arrow table among each listener's ``n`` best by score
+    (ties by track_id), in that order: the rows a window over all of the
+    listener's rows would keep, whichever batch they came in."""
+    import pyarrow.compute as pc
+    order = pc.sort_indices(table, sort_keys=[("user_id", "ascending"), ("score", "descending"),
+                                              ("track_id", "ascending")])
+    users = pc.take(table.column("user_id"), order).combine_chunks().dictionary_encode().indices.to_numpy()
+    firsts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    rank = np.arange(len(users)) - np.repeat(firsts, np.diff(np.r_[firsts, len(users)]))
+    return table.take(order.to_numpy()[rank < n])
+
+
+def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, feature_names: list[str],
+                top_n: int | None = None):
+    """Spark DataFrame of (user_id, track_id, artist_id, source,
+    coli_seed_track_id, score). With ``top_n``, each Arrow batch keeps only
+    each listener's ``top_n`` best rows (``top_per_listener``), which still
+    holds every listener's overall top ``top_n``."""
+    import pyarrow as pa
     from setlist.jobs.train import baseline_score
     base_cols = list(SCORED_BASE)
     base = features[base_cols].copy()
     if booster_raw is None:
         base["score"] = baseline_score(features)
         return spark.createDataFrame(base)
-    cols = list(dict.fromkeys(base_cols + feature_names))
-    # A column selection copies the frame: skip it when the frame already is those columns (``scoring_slices``).
-    sdf = spark.createDataFrame(features if list(features.columns) == cols else features[cols])
+    table = pa.Table.from_pandas(features[base_cols], preserve_index=False).append_column(
+        "features", feature_vectors(features, feature_names))
+    sdf = spark.createDataFrame(table)
     model = spark.sparkContext.broadcast(booster_raw)
+    width = len(feature_names)
 
     def predict(batches):
         import xgboost as xgb
@@ -355,12 +407,13 @@ def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, featur
         # scores float32, so the features go in as float32, without a DMatrix.
         booster.set_param({"nthread": 1})
         for b in batches:
-            out = b[base_cols].copy()
-            out["score"] = booster.inplace_predict(b[feature_names].to_numpy(np.float32)).astype(np.float64)
-            yield out
+            score = booster.inplace_predict(vector_matrix(b.column("features"), width))
+            out = pa.Table.from_batches([b.select(base_cols)]).append_column(
+                "score", pa.array(score.astype(np.float64)))
+            yield from (top_per_listener(out, top_n) if top_n else out).to_batches()
 
-    return sdf.mapInPandas(predict, "user_id string, track_id string, artist_id string, source string, "
-                                    "coli_seed_track_id string, score double")
+    return sdf.mapInArrow(predict, "user_id string, track_id string, artist_id string, source string, "
+                                   "coli_seed_track_id string, score double")
 
 
 def enrich(ctx, scored, users):
@@ -523,7 +576,7 @@ def rerank(spark, frame: pd.DataFrame, booster_raw: bytes | None, feature_names:
     """Each listener's top ``top_n`` candidates by reranker score (ties by track_id), on Spark."""
     from pyspark.sql import functions as F
     from pyspark.sql import Window
-    scored = score_frame(spark, frame, booster_raw, feature_names)
+    scored = score_frame(spark, frame, booster_raw, feature_names, top_n)
     top = Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("track_id"))
     return scored.withColumn("_r", F.row_number().over(top)).where(F.col("_r") <= top_n).drop("_r")
 

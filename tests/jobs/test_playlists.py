@@ -305,6 +305,16 @@ def test_scoring_slices_never_split_a_listener():
     assert playlists.listener_slices(np.array([]), 5) == [(0, 0)]
 
 
+def test_a_batch_keeps_each_listeners_best_rows_with_ties_by_track():
+    import pyarrow as pa
+    table = pa.table({"user_id": ["u2", "u1", "u1", "u1", "u1", "u2"],
+                      "track_id": ["t5", "t3", "t1", "t2", "t4", "t6"],
+                      "score": [0.3, 0.5, 0.9, 0.5, 0.1, 0.3]})
+    got = playlists.top_per_listener(table, 2).to_pylist()
+    assert [(r["user_id"], r["track_id"]) for r in got] == [("u1", "t1"), ("u1", "t2"), ("u2", "t5"), ("u2", "t6")]
+    assert playlists.top_per_listener(table, 1).column("track_id").to_pylist() == ["t1", "t5"]
+
+
 def test_score_frame_on_spark_gives_the_boosters_own_scores(spark):
     import xgboost as xgb
     rng = np.random.default_rng(7)
@@ -321,3 +331,20 @@ def test_score_frame_on_spark_gives_the_boosters_own_scores(spark):
     expected = booster.predict(xgb.DMatrix(X, feature_names=names)).astype(np.float64)
     assert got["track_id"].tolist() == frame["track_id"].tolist()
     np.testing.assert_array_equal(got["score"].to_numpy(), expected)
+
+    # Each listener's top 4 (ties by track_id: 5 trees of depth 3 give few distinct scores), also when
+    # the rows come shuffled in Arrow batches of 7 rows, so every listener is cut across batches.
+    assert len(np.unique(expected)) < n
+    shuffled = frame.iloc[rng.permutation(n)].reset_index(drop=True)
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "7")
+    try:
+        top = playlists.rerank(spark, shuffled, raw, names, 4).toPandas()
+    finally:
+        spark.conf.set(key, before)
+    want = (frame.assign(score=expected).sort_values(["user_id", "score", "track_id"], ascending=[True, False, True])
+            .groupby("user_id").head(4))
+    assert len(top) == 40
+    assert (sorted(zip(top["user_id"], top["track_id"], top["score"]))
+            == sorted(zip(want["user_id"], want["track_id"], want["score"])))
