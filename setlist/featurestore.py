@@ -97,13 +97,21 @@ def historical(store, entity_df, service: str = "reranker_v1"):
     Strict: a row counts only if its event_timestamp is at or before the
     entity's and within the view's TTL, and its created_timestamp is at or
     before the entity's too, so late corrections are never seen early.
+    """
+    return next(historical_parts(store, entity_df, [(0, len(entity_df))], service))
+
+
+def historical_parts(store, entity_df, bounds, service: str = "reranker_v1"):
+    """``historical`` of ``entity_df.iloc[lo:hi]`` for each (lo, hi) of
+    ``bounds``, in turn, from one retrieval for the whole frame.
 
     A view's values depend only on its join keys and the timestamp, and the
     candidates repeat each listener, track and artist hundreds of times at
     one timestamp. So the views that share join keys are retrieved together,
-    once per distinct (keys, event_timestamp), and spread back onto the rows
-    that hold them: the values of one retrieval over every row, for a
-    fraction of the rows Feast joins.
+    once per distinct (keys, event_timestamp) of the whole frame, and spread
+    back onto the rows of each part: the values of one retrieval over every
+    row, for a fraction of the rows Feast joins, while only one part at a
+    time is held with all its features.
     """
     import numpy as np
     import pandas as pd
@@ -114,7 +122,7 @@ def historical(store, entity_df, service: str = "reranker_v1"):
         view = store.get_feature_view(projection.name)
         keys = tuple(projection.join_key_map.get(c.name, c.name) for c in view.entity_columns)
         by_keys.setdefault(keys, []).extend(f"{projection.name_to_use()}:{f.name}" for f in projection.features)
-    parts = [entity_df.reset_index(drop=True)]
+    retrieved = []
     for keys, refs in by_keys.items():
         cols = [*keys, ts]
         group = entity_df.groupby(cols, sort=False, dropna=False).ngroup().to_numpy()
@@ -125,9 +133,10 @@ def historical(store, entity_df, service: str = "reranker_v1"):
         if len(got) != len(distinct):
             raise RuntimeError(f"Feast returned {len(got):,} rows for {len(distinct):,} distinct "
                                f"({', '.join(cols)}): the feature views {refs} hold duplicate keys")
-        values = got.sort_values("_setlist_key").drop(columns=[*cols, "_setlist_key"])
-        parts.append(values.iloc[group].reset_index(drop=True))
-    return pd.concat(parts, axis=1)
+        retrieved.append((group, got.sort_values("_setlist_key").drop(columns=[*cols, "_setlist_key"])))
+    for lo, hi in bounds:
+        yield pd.concat([entity_df.iloc[lo:hi].reset_index(drop=True),
+                         *(values.iloc[group[lo:hi]].reset_index(drop=True) for group, values in retrieved)], axis=1)
 
 
 def _user_online_views() -> list[str]:

@@ -203,7 +203,7 @@ def test_retrieval_by_distinct_keys_equals_one_retrieval_of_every_row(feast_home
     from feast.data_format import DeltaFormat
     from feast.types import Int64
 
-    from setlist.featurestore import historical
+    from setlist.featurestore import historical, historical_parts
 
     store, home = feast_home
     user = Entity(name="pit_user", join_keys=["user_id"], value_type=ValueType.STRING)
@@ -245,3 +245,7 @@ def test_retrieval_by_distinct_keys_equals_one_retrieval_of_every_row(feast_home
                                         filter_by_created_timestamp=True).to_df().sort_values("row")
     for name in ("pit_user_plays", "pit_pair_plays"):
         assert values(got[name]) == values(one[name])
+    # In parts, from the same retrieval: the same rows and values, part by part.
+    parts = list(historical_parts(store, entity, [(0, 3), (3, 8)], "pit_both"))
+    assert [p["row"].tolist() for p in parts] == [[0, 1, 2], [3, 4, 5, 6, 7]]
+    assert values(pd.concat(parts)["pit_pair_plays"]) == [100, 300, 200, 100, 101, None, 200, None]
