@@ -23,10 +23,10 @@ training anchor ``T = ds - model.label_horizon_days``:
    retrieval (``training_frame``) and the XGBRanker fit (``fit``) are timed
    apart: the real functions, wrapped by a timer while the stage runs.
 4. **Scoring**, as the playlists stage does it: ds's candidates with the
-   current model's point-in-time features, retrieved in slices of whole
+   current model's point-in-time features, spread onto slices of whole
    listeners (``setlist.jobs.playlists.scoring_slices``, timed apart),
    scored slice by slice by ``setlist.jobs.playlists.score_frame`` (Spark
-   ``mapInPandas`` with the model broadcast), forced by a ``noop`` write.
+   ``mapInArrow`` with the model broadcast), forced by a ``noop`` write.
    Users = listeners scored.
 
 Rates are per wall-clock second, and per core: the cores Spark uses (N of a
