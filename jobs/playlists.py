@@ -389,10 +389,8 @@ def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, featur
     import pyarrow as pa
     from setlist.jobs.train import baseline_score
     base_cols = list(SCORED_BASE)
-    base = features[base_cols].copy()
     if booster_raw is None:
-        base["score"] = baseline_score(features)
-        return spark.createDataFrame(base)
+        return spark.createDataFrame(features[base_cols].assign(score=baseline_score(features)))
     table = pa.Table.from_pandas(features[base_cols], preserve_index=False).append_column(
         "features", feature_vectors(features, feature_names))
     sdf = spark.createDataFrame(table)
