@@ -84,6 +84,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from setlist.baselines import binarize
+
 K = 10
 K_LONG = 50
 N_CANDIDATES = 100
@@ -361,7 +363,30 @@ def load_lastfm(data_dir: Path, seed: int, sample: int | None, folds: int = 1) -
                           shape=(len(u_of), len(u_of)))
         f.data[:] = 1.0
         data.side["friends"] = f.maximum(f.T).tocsr()
+    tags_path = src / "user_taggedartists.dat"
+    if tags_path.exists():
+        data.side["tags"] = lastfm_tags(tags_path, data)
+        data.split["tags"] = ("listeners' tags on artists (user_taggedartists.dat): the reranker's `tags` candidates "
+                              "and features; a listener's tags on an artist hidden from the matrix at hand are "
+                              "dropped (setlist.baselines.tags)")
     return data
+
+
+def lastfm_tags(path: Path, data: Data) -> dict:
+    """The arguments of ``setlist.baselines.tags.Tags``: every tagging of a
+    user and an artist of the split's index, and the full listening matrix
+    (training and test), from which each task's hidden pairs follow."""
+    ut = pd.read_csv(path, sep="\t", usecols=["userID", "artistID", "tagID"])
+    u = pd.Index(data.user_ids).get_indexer(ut["userID"])
+    i = pd.Index(data.item_ids).get_indexer(ut["artistID"])
+    ok = (u >= 0) & (i >= 0)
+    codes, uniques = pd.factorize(ut["tagID"][ok])
+    test = data.test
+    rows = np.repeat(test.users, [len(r) for r in test.relevant])
+    cols = np.concatenate(test.relevant) if test.relevant else np.empty(0, dtype=np.int64)
+    listened = binarize(test.train) + sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)),
+                                                   shape=test.train.shape)
+    return {"users": u[ok], "items": i[ok], "tags": codes, "n_tags": len(uniques), "listened": listened.tocsr()}
 
 
 def load_mpd(data_dir: Path, seed: int, sample: int | None, folds: int = 1) -> Data:
@@ -566,6 +591,7 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
     from setlist.baselines.popularity import ArtistPopularity, Popularity, Trending
     from setlist.baselines.reranker import Reranker, add_features, candidate_frame, label
     from setlist.baselines.sar import SAR, SETUP_HINT, SARUnavailable
+    from setlist.baselines.tags import Tags
 
     def log(msg: str) -> None:
         print(f"[evaluate {dataset}] {msg}", file=sys.stderr, flush=True)
@@ -645,6 +671,10 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
             c = Clock()
             lists["trending"] = Trending(task.trending).fit(task.train).recommend(task.users, N_CANDIDATES, task.train)
             secs["trending"] = c.s
+        if "tags" in data.side:
+            c = Clock()
+            lists["tags"] = Tags(**data.side["tags"]).fit(task.train).recommend(task.users, N_CANDIDATES, task.train)
+            secs["tags"] = c.s
         if "names" in data.side:
             c = Clock()
             lists["name"] = PlaylistName(data.side["names"]).fit(task.train).recommend(
@@ -706,7 +736,7 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
     def stacking_frame(task: Task, lists: dict, fold: int) -> pd.DataFrame:
         f = candidate_frame(lists, task.users)
         f = add_features(f, task.train, data.value, data.side.get("friends"), data.artist, task.recent,
-                         task.trending, data.side.get("names"))
+                         task.trending, data.side.get("names"), data.side.get("tags"))
         f["relevance"] = label(f, task.users, task.relevant)
         f.insert(0, "fold", fold)
         return f
@@ -739,7 +769,7 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
     c = Clock()
     frame = candidate_frame(lists, test.users)
     frame = add_features(frame, test.train, data.value, data.side.get("friends"), data.artist, test.recent,
-                         test.trending, data.side.get("names"))
+                         test.trending, data.side.get("names"), data.side.get("tags"))
     rerank_items, _ = ranker.rank(frame, test.users, K_LONG)
     test_recall = label(frame, test.users, test.relevant).sum() / sum(len(r) for r in test.relevant)
     seconds["reranker"] = stack_s + c.s + sum(seconds.values())

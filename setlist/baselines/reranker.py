@@ -7,8 +7,10 @@ user's last 5 training items: a playlist's last tracks by position, a
 listener's last plays), ``artist`` (tracks of the artists the user already
 has, most of that artist first, then by popularity), ``trending`` (the most
 played items of the last 2 days of the training window, where plays have
-dates) and ``name`` (tracks of playlists whose names share words with the
-user's playlist name: ``setlist.baselines.names``). Features per (user, item):
+dates), ``name`` (tracks of playlists whose names share words with the
+user's playlist name: ``setlist.baselines.names``) and ``tags`` (the items
+whose listeners' tags are closest to the user's: ``setlist.baselines.tags``).
+Features per (user, item):
 
 * per generator g: ``g_score``, ``g_rank`` (1 = best) and ``g_ratio`` (score /
   the user's best score from g); missing (NaN) when g did not propose the item;
@@ -27,6 +29,10 @@ user's playlist name: ``setlist.baselines.names``). Features per (user, item):
 * with dated plays (synthetic): ``item_log_plays_last_days`` (log1p plays in
   the last 2 days of the training window) and ``item_last_days_share`` (those
   plays / all training plays of the item).
+* with listeners' tags on items (Last.fm): ``tag_cosine`` (the user's tag
+  taste · the item's tag vector), ``own_tag_cosine`` (the tags the user
+  applied · the item's tag vector) and ``item_log_taggers``
+  (``setlist.baselines.tags``; no tag of the user on a hidden item is used);
 * with playlist names (MPD): ``name_share``, the mean over the name's tokens
   of the share of training playlists with that token holding the item, and
   ``name_whole_share``, the same for playlists with exactly the same name.
@@ -52,7 +58,7 @@ import scipy.sparse as sp
 
 from setlist.baselines import binarize
 
-GENERATORS = ("als", "ease", "colistening", "sar", "popularity", "recent", "artist", "trending", "name")
+GENERATORS = ("als", "ease", "colistening", "sar", "popularity", "recent", "artist", "trending", "name", "tags")
 
 
 def candidate_frame(generated: dict, users: np.ndarray) -> pd.DataFrame:
@@ -106,7 +112,8 @@ def profile_similarity(frame: pd.DataFrame, x: sp.csr_matrix, profile: sp.csr_ma
 
 def add_features(frame: pd.DataFrame, train: sp.csr_matrix, value: str = "count", friends=None,
                  artist: np.ndarray | None = None, recent: sp.csr_matrix | None = None,
-                 trending: np.ndarray | None = None, names: sp.csr_matrix | None = None) -> pd.DataFrame:
+                 trending: np.ndarray | None = None, names: sp.csr_matrix | None = None,
+                 tags: dict | None = None) -> pd.DataFrame:
     x = binarize(train)
     u, i = frame["user"].to_numpy(), frame["item"].to_numpy()
     item_users = np.asarray(x.sum(axis=0)).ravel()
@@ -159,6 +166,9 @@ def add_features(frame: pd.DataFrame, train: sp.csr_matrix, value: str = "count"
         whole = m.tokens[:, names.whole]
         has_whole = np.asarray(whole.sum(axis=1)).ravel() > 0
         out["name_whole_share"] = np.where(has_whole[u], pair_values(frame, whole, m.P[names.whole]), np.nan)
+    if tags is not None:
+        from setlist.baselines.tags import Tags
+        out.update(Tags(**tags).fit(train).features(u, i))
     return frame.assign(**out)
 
 

@@ -130,6 +130,33 @@ def test_name_tokens_and_scores_by_hand():
     np.testing.assert_allclose(scores, [[0.25, 0.0]])
 
 
+# --- listeners' tags --------------------------------------------------------------
+def test_tags_by_hand_and_no_tag_on_a_hidden_item():
+    from setlist.baselines.tags import Tags
+    # Training: user 0 has item 0 (3 plays), user 1 items 1 and 2, user 2 item 0.
+    # User 0 also has item 2 in the full data: hidden, so their tag on it goes.
+    train = sp.csr_matrix(np.array([[3, 0, 0], [0, 1, 1], [1, 0, 0]], dtype=np.float64))
+    listened = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 1], [1, 0, 0]], dtype=np.float64))
+    tagging = np.array([(0, 0, 0), (0, 2, 1), (1, 0, 0), (1, 1, 1), (1, 2, 0), (1, 2, 1)])
+    model = Tags(tagging[:, 0], tagging[:, 1], tagging[:, 2], 2, listened).fit(train)
+    assert model.dropped == 1
+    # Distinct taggers per (item, tag): item 0 {tag 0: 2}, item 1 {tag 1: 1}, item 2 {tag 0: 1, tag 1: 1};
+    # both tags are on 2 of the 3 tagged items, so both weigh log(3/2) and unit rows are:
+    r = 1 / math.sqrt(2)
+    np.testing.assert_allclose(model.item_tags.toarray(), [[1, 0], [0, 1], [r, r]])
+    # User 1's taste: log1p(1) · (item 1 + item 2) = [r, 1 + r] / its length.
+    n = math.sqrt(r ** 2 + (1 + r) ** 2)
+    np.testing.assert_allclose(model.taste.toarray(), [[1, 0], [r / n, (1 + r) / n], [1, 0]])
+    items, scores = model.recommend(np.array([0]), 2, train)
+    assert items.tolist() == [[2, 1]]
+    np.testing.assert_allclose(scores, [[r, 0.0]], rtol=1e-6)
+    f = model.features(np.array([0, 1, 2]), np.array([2, 0, 1]))
+    np.testing.assert_allclose(f["tag_cosine"], [r, r / n, 0.0])
+    # User 0's own tags: only tag 0 is left; user 1 applied both; user 2 none.
+    np.testing.assert_allclose(f["own_tag_cosine"], [r, r, np.nan])
+    np.testing.assert_allclose(f["item_log_taggers"], np.log1p([1, 2, 1]))
+
+
 # --- SAR (in its own environment) -----------------------------------------------
 def test_sar_runner_jaccard_by_hand():
     from setlist.baselines.sar import SAR, eval_python
