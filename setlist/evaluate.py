@@ -588,7 +588,7 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
     from setlist.baselines.colistening import CoListening
     from setlist.baselines.ease import EASE
     from setlist.baselines.names import PlaylistName
-    from setlist.baselines.popularity import ArtistPopularity, Popularity, Trending
+    from setlist.baselines.popularity import ArtistPopularity, FriendsPopularity, Popularity, Trending
     from setlist.baselines.reranker import Reranker, add_features, candidate_frame, label
     from setlist.baselines.sar import SAR, SETUP_HINT, SARUnavailable
     from setlist.baselines.tags import Tags
@@ -671,6 +671,11 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
             c = Clock()
             lists["trending"] = Trending(task.trending).fit(task.train).recommend(task.users, N_CANDIDATES, task.train)
             secs["trending"] = c.s
+        if "friends" in data.side:
+            c = Clock()
+            lists["friends"] = FriendsPopularity(data.side["friends"]).fit(task.train).recommend(
+                task.users, N_CANDIDATES, task.train)
+            secs["friends"] = c.s
         if "tags" in data.side:
             c = Clock()
             lists["tags"] = Tags(**data.side["tags"]).fit(task.train).recommend(task.users, N_CANDIDATES, task.train)

@@ -64,3 +64,26 @@ class Trending(Recommender):
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.counts, (len(users), self.counts.size))
+
+
+class FriendsPopularity(Recommender):
+    """The items most of the user's friends have in training (then the most
+    popular): a candidate source for the reranker where there is a friends
+    graph (Last.fm). ``friends``: users × users, non-zero for a friendship."""
+
+    name = "friends"
+
+    def __init__(self, friends: sp.spmatrix):
+        self.friends = sp.csr_matrix(friends, dtype=np.float32)
+        self.friends.data[:] = 1.0
+
+    def fit(self, train: sp.csr_matrix) -> "FriendsPopularity":
+        self.x = sp.csr_matrix(train > 0, dtype=np.float32)
+        counts = item_counts(train).astype(np.float64)
+        self.tiebreak = (counts / (counts.max() + 1.0)).astype(np.float32)
+        self.allowed = counts > 0
+        return self
+
+    def scores(self, users: np.ndarray) -> np.ndarray:
+        s = (self.friends[users] @ self.x).toarray()
+        return np.where(s > 0, s + self.tiebreak, -np.inf)

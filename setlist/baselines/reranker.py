@@ -8,8 +8,10 @@ listener's last plays), ``artist`` (tracks of the artists the user already
 has, most of that artist first, then by popularity), ``trending`` (the most
 played items of the last 2 days of the training window, where plays have
 dates), ``name`` (tracks of playlists whose names share words with the
-user's playlist name: ``setlist.baselines.names``) and ``tags`` (the items
-whose listeners' tags are closest to the user's: ``setlist.baselines.tags``).
+user's playlist name: ``setlist.baselines.names``), ``tags`` (the items
+whose listeners' tags are closest to the user's: ``setlist.baselines.tags``)
+and ``friends`` (the items most of the user's friends have, where there is a
+friends graph).
 Features per (user, item):
 
 * per generator g: ``g_score``, ``g_rank`` (1 = best) and ``g_ratio`` (score /
@@ -58,7 +60,8 @@ import scipy.sparse as sp
 
 from setlist.baselines import binarize
 
-GENERATORS = ("als", "ease", "colistening", "sar", "popularity", "recent", "artist", "trending", "name", "tags")
+GENERATORS = ("als", "ease", "colistening", "sar", "popularity", "recent", "artist", "trending", "name", "tags",
+              "friends")
 
 
 def candidate_frame(generated: dict, users: np.ndarray) -> pd.DataFrame:

@@ -157,6 +157,19 @@ def test_tags_by_hand_and_no_tag_on_a_hidden_item():
     np.testing.assert_allclose(f["item_log_taggers"], np.log1p([1, 2, 1]))
 
 
+def test_friends_source_counts_friends_then_popularity():
+    from setlist.baselines.popularity import FriendsPopularity
+    # Users 0..3; user 0's friends are 1 and 2 (stored one way: the source treats
+    # any non-zero cell as a friendship of that row). Items 0..3.
+    train = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 1, 1, 0], [0, 1, 0, 0], [0, 0, 0, 5]], dtype=np.float64))
+    friends = sp.csr_matrix(np.array([[0, 1, 2, 0], [1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float64))
+    model = FriendsPopularity(friends).fit(train)
+    items, scores = model.recommend(np.array([0, 3]), 3, train)
+    # User 0: item 1 (two friends, popularity 2/3), item 2 (one friend, 1/3); no friend has item 3.
+    assert items.tolist() == [[1, 2, -1], [-1, -1, -1]]
+    np.testing.assert_allclose(scores[0, :2], [2 + 2 / 3, 1 + 1 / 3], rtol=1e-6)
+
+
 # --- SAR (in its own environment) -----------------------------------------------
 def test_sar_runner_jaccard_by_hand():
     from setlist.baselines.sar import SAR, eval_python
