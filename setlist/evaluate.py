@@ -660,6 +660,8 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
         extra_generators(task, lists, secs)
         return lists, secs
 
+    tags_fitted = {}    # id(task) → the tags source fitted on task.train, for add_features
+
     def extra_generators(task: Task, lists: dict, secs: dict) -> None:
         """The reranker-only candidate sources that need no tuning."""
         if data.artist is not None:
@@ -678,7 +680,8 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
             secs["friends"] = c.s
         if "tags" in data.side:
             c = Clock()
-            lists["tags"] = Tags(**data.side["tags"]).fit(task.train).recommend(task.users, N_CANDIDATES, task.train)
+            tags_fitted[id(task)] = Tags(**data.side["tags"]).fit(task.train)   # its features reuse it
+            lists["tags"] = tags_fitted[id(task)].recommend(task.users, N_CANDIDATES, task.train)
             secs["tags"] = c.s
         if "names" in data.side:
             c = Clock()
@@ -741,7 +744,7 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
     def stacking_frame(task: Task, lists: dict, fold: int) -> pd.DataFrame:
         f = candidate_frame(lists, task.users)
         f = add_features(f, task.train, data.value, data.side.get("friends"), data.artist, task.recent,
-                         task.trending, data.side.get("names"), data.side.get("tags"))
+                         task.trending, data.side.get("names"), tags_fitted.pop(id(task), None))
         f["relevance"] = label(f, task.users, task.relevant)
         f.insert(0, "fold", fold)
         return f
@@ -774,7 +777,7 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
     c = Clock()
     frame = candidate_frame(lists, test.users)
     frame = add_features(frame, test.train, data.value, data.side.get("friends"), data.artist, test.recent,
-                         test.trending, data.side.get("names"), data.side.get("tags"))
+                         test.trending, data.side.get("names"), tags_fitted.pop(id(test), None))
     rerank_items, _ = ranker.rank(frame, test.users, K_LONG)
     test_recall = label(frame, test.users, test.relevant).sum() / sum(len(r) for r in test.relevant)
     seconds["reranker"] = stack_s + c.s + sum(seconds.values())

@@ -116,7 +116,10 @@ def profile_similarity(frame: pd.DataFrame, x: sp.csr_matrix, profile: sp.csr_ma
 def add_features(frame: pd.DataFrame, train: sp.csr_matrix, value: str = "count", friends=None,
                  artist: np.ndarray | None = None, recent: sp.csr_matrix | None = None,
                  trending: np.ndarray | None = None, names: sp.csr_matrix | None = None,
-                 tags: dict | None = None) -> pd.DataFrame:
+                 tags=None) -> pd.DataFrame:
+    """The features of the module docstring for each (user, item) row of
+    ``frame``; ``tags``: the ``setlist.baselines.tags.Tags`` source already
+    fitted on ``train``, where the data has tags."""
     x = binarize(train)
     u, i = frame["user"].to_numpy(), frame["item"].to_numpy()
     item_users = np.asarray(x.sum(axis=0)).ravel()
@@ -170,8 +173,7 @@ def add_features(frame: pd.DataFrame, train: sp.csr_matrix, value: str = "count"
         has_whole = np.asarray(whole.sum(axis=1)).ravel() > 0
         out["name_whole_share"] = np.where(has_whole[u], pair_values(frame, whole, m.P[names.whole]), np.nan)
     if tags is not None:
-        from setlist.baselines.tags import Tags
-        out.update(Tags(**tags).fit(train).features(u, i))
+        out.update(tags.features(u, i))
     return frame.assign(**out)
 
 
