@@ -22,6 +22,7 @@ list; listeners with a deletion request get nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 
@@ -334,6 +335,33 @@ def _stream(batches, cfg: policy.PolicyConfig, ds: str):
         yield build_playlists(carry, cfg, ds)
 
 
+@dataclasses.dataclass(frozen=True)
+class Reranker:
+    """The current model, and where each of its features is found for a
+    candidate row: a column of the candidates' frame, or a lookup.
+
+    ``lookups[i]`` = (feature names, float32 values with one row per distinct
+    (keys, timestamp) of a group of Feast views), and a candidate's values are
+    that group's row ``frame[lookup_column(i)]``. So each listener's hundred
+    candidate rows carry a few row numbers instead of the listener's, track's
+    and artist's features, and the values travel to Spark once, broadcast.
+    """
+    raw: bytes                  # XGBoost JSON
+    features: tuple[str, ...]   # in the model's order
+    version: str
+    lookups: tuple = ()
+
+    @property
+    def own(self) -> list[str]:
+        """The features that are columns of the candidates' frame."""
+        looked = {n for names, _ in self.lookups for n in names}
+        return [f for f in self.features if f not in looked]
+
+
+def lookup_column(i: int) -> str:
+    return f"_lookup_{i}"
+
+
 def feature_vectors(features: pd.DataFrame, names: list[str]):
     """The rows' features as one Arrow binary column: each row's float32
     values in ``names`` order, end to end (missing values stay NaN).
@@ -343,7 +371,7 @@ def feature_vectors(features: pd.DataFrame, names: list[str]):
     Python workers took 1.5 s this way against 4.2 s column by column.
     """
     import pyarrow as pa
-    X = np.ascontiguousarray(features[names].to_numpy(np.float32))
+    X = np.ascontiguousarray(features[list(names)].to_numpy(np.float32, na_value=np.nan))
     width = 4 * len(names)
     offsets = np.arange(0, (len(X) + 1) * width, width, dtype=np.int64)
     return pa.Array.from_buffers(pa.large_binary(), len(X), [None, pa.py_buffer(offsets), pa.py_buffer(X)])
@@ -367,6 +395,27 @@ def vector_matrix(column, width: int) -> np.ndarray:
                          offset=int(ends[0])).reshape(len(column), width)
 
 
+def feature_matrix(features: tuple[str, ...], own_names: list[str], own: np.ndarray, lookups, rows) -> np.ndarray:
+    """The (n, len(features)) float32 model input of n candidate rows: their
+    ``own`` values (columns ``own_names``) and, for each lookup (names,
+    values), ``values[rows[i]]``."""
+    at = {name: i for i, name in enumerate(features)}
+    X = np.empty((len(own), len(features)), dtype=np.float32)
+    _place(X, [at[n] for n in own_names], own)
+    for (names, values), r in zip(lookups, rows):
+        _place(X, [at[n] for n in names], values[r])
+    return X
+
+
+def _place(X: np.ndarray, columns: list[int], block: np.ndarray) -> None:
+    """X[:, columns] = block, by slices where ``columns`` runs in steps of one
+    (a scattered column assignment is several times slower)."""
+    columns = np.asarray(columns)
+    runs = np.flatnonzero(np.diff(columns) != 1) + 1
+    for lo, hi in zip(np.r_[0, runs], np.r_[runs, len(columns)]):
+        X[:, columns[lo]:columns[lo] + hi - lo] = block[:, lo:hi]
+
+
 def top_per_listener(table, n: int):
     """The rows of an Arrow table among each listener's ``n`` best by score
     (ties by track_id), in that order: the rows a window over all of the
@@ -380,38 +429,99 @@ def top_per_listener(table, n: int):
     return table.take(order.to_numpy()[rank < n])
 
 
-def score_frame(spark, features: pd.DataFrame, booster_raw: bytes | None, feature_names: list[str],
-                top_n: int | None = None):
+def listener_batches(users: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """(start, end) row ranges over ``users`` (grouped by listener) of at most
+    ``limit`` rows each, never splitting a listener."""
+    firsts = np.r_[np.flatnonzero(users[1:] != users[:-1]) + 1, len(users)]
+    cuts = [0]
+    while cuts[-1] < len(users):
+        k = int(np.searchsorted(firsts, cuts[-1] + limit, side="right")) - 1
+        if k < 0 or firsts[k] <= cuts[-1]:
+            biggest = int(np.diff(np.r_[0, firsts]).max())
+            raise ValueError(f"a listener has {biggest:,} candidates, more than an Arrow batch holds "
+                             f"(spark.sql.execution.arrow.maxRecordsPerBatch = {limit:,}): raise that setting "
+                             f"above the largest candidate count")
+        cuts.append(int(firsts[k]))
+    return list(zip(cuts, cuts[1:]))
+
+
+def score_frame(spark, frame: pd.DataFrame, model: Reranker | None, top_n: int | None = None):
     """Spark DataFrame of (user_id, track_id, artist_id, source,
-    coli_seed_track_id, score). With ``top_n``, each Arrow batch keeps only
-    each listener's ``top_n`` best rows (``top_per_listener``), which still
-    holds every listener's overall top ``top_n``."""
+    coli_seed_track_id, score) for the candidates in ``frame`` (sorted by
+    user_id). With ``top_n``, only each listener's ``top_n`` best rows (ties
+    by track_id).
+
+    The rows go to Spark in Arrow batches of whole listeners, one batch per
+    partition (how ``createDataFrame`` spreads an Arrow table that is not
+    turned into a local relation), so each listener's rows reach one Python
+    worker in order, and its top ``top_n`` is kept there, with no shuffle: a
+    listener cut between two of the worker's batches waits for the next one.
+    """
     import pyarrow as pa
-    from setlist.jobs.train import baseline_score
     base_cols = list(SCORED_BASE)
-    if booster_raw is None:
-        return spark.createDataFrame(features[base_cols].assign(score=baseline_score(features)))
-    table = pa.Table.from_pandas(features[base_cols], preserve_index=False).append_column(
-        "features", feature_vectors(features, feature_names))
-    sdf = spark.createDataFrame(table)
-    model = spark.sparkContext.broadcast(booster_raw)
-    width = len(feature_names)
+    if model is None:
+        from setlist.jobs.train import baseline_score
+        scored = spark.createDataFrame(frame[base_cols].assign(score=baseline_score(frame)))
+        return scored if top_n is None else _window_top(scored, top_n)
+    users = frame["user_id"].to_numpy()
+    if len(users) > 1 and not (users[1:] >= users[:-1]).all():
+        raise ValueError("score_frame needs the candidates sorted by user_id")
+    own, lookups = model.own, list(model.lookups)
+    columns = {c: pa.array(frame[c].to_numpy(), pa.string()) for c in base_cols}
+    columns["own"] = feature_vectors(frame, own)
+    for i in range(len(lookups)):
+        columns[lookup_column(i)] = pa.array(frame[lookup_column(i)].to_numpy(np.int32))
+    table = pa.table(columns)
+    limit = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch"))
+    table = pa.Table.from_batches([b for lo, hi in listener_batches(users, limit)
+                                   for b in table.slice(lo, hi - lo).to_batches()], schema=table.schema)
+    # Spark keeps one batch per partition unless the table is small enough to become a local relation,
+    # whose rows it splits evenly, wherever the listeners end: never here.
+    key = "spark.sql.execution.arrow.localRelationThreshold"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "0")
+    try:
+        sdf = spark.createDataFrame(table)
+    finally:
+        spark.conf.set(key, before)
+    shared = spark.sparkContext.broadcast((model.raw, lookups))
+    features, width = model.features, len(own)
 
     def predict(batches):
         import xgboost as xgb
+        raw, lookups = shared.value
         booster = xgb.Booster()
-        booster.load_model(bytearray(model.value))
+        booster.load_model(bytearray(raw))
         # One thread per Spark task (Spark runs the tasks side by side); XGBoost
         # scores float32, so the features go in as float32, without a DMatrix.
         booster.set_param({"nthread": 1})
+        carry = None
         for b in batches:
-            score = booster.inplace_predict(vector_matrix(b.column("features"), width))
+            X = feature_matrix(features, own, vector_matrix(b.column("own"), width), lookups,
+                               [b.column(lookup_column(i)).to_numpy() for i in range(len(lookups))])
             out = pa.Table.from_batches([b.select(base_cols)]).append_column(
-                "score", pa.array(score.astype(np.float64)))
-            yield from (top_per_listener(out, top_n) if top_n else out).to_batches()
+                "score", pa.array(booster.inplace_predict(X).astype(np.float64)))
+            if top_n is None:
+                yield from out.to_batches()
+                continue
+            out = out if carry is None else pa.concat_tables([carry, out]).combine_chunks()
+            # The batch's last listener may go on in the next batch.
+            user = out.column("user_id").to_numpy(zero_copy_only=False)
+            cut = int(np.searchsorted(user, user[-1]))
+            yield from top_per_listener(out.slice(0, cut), top_n).to_batches()
+            carry = out.slice(cut)
+        if carry is not None and carry.num_rows:
+            yield from top_per_listener(carry, top_n).to_batches()
 
     return sdf.mapInArrow(predict, "user_id string, track_id string, artist_id string, source string, "
                                    "coli_seed_track_id string, score double")
+
+
+def _window_top(scored, top_n: int):
+    from pyspark.sql import functions as F
+    from pyspark.sql import Window
+    top = Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("track_id"))
+    return scored.withColumn("_r", F.row_number().over(top)).where(F.col("_r") <= top_n).drop("_r")
 
 
 def enrich(ctx, scored, users):
@@ -525,38 +635,50 @@ def fallback_list(placements, popularity, tracks, ds: str, length: int, max_per_
 
 def scoring_slices(ctx):
     """What the reranker scores for ds, in slices of whole listeners of about
-    ``RETRIEVAL_ROWS`` candidates: yields (candidates, with the model's Feast
-    features retrieved point-in-time when a model is current; the model as
-    XGBoost JSON bytes or None; its feature names; its version or None).
+    ``RETRIEVAL_ROWS`` candidates, sorted by listener: yields (candidates,
+    model), the model a ``Reranker`` when one is current (each slice then
+    holds its lookup row columns), else None.
 
-    The features are retrieved once for all slices
-    (``featurestore.historical_parts``) and spread onto one slice at a time; a
-    listener's candidates stay in one slice, so slices give the same top
-    candidates per listener as the whole frame, with a fraction of the memory
-    in the driver and in Spark. Features travel as float32: XGBoost scores
-    float32 values anyway.
+    The model's Feast features are retrieved point-in-time once for all
+    slices (``featurestore.historical_lookups``) and stay in the model's
+    lookups; a listener's candidates stay in one slice, so slices give the
+    same top candidates per listener as the whole frame, with a fraction of
+    the memory in the driver and in Spark. Features travel as float32:
+    XGBoost scores float32 values anyway.
     """
     from setlist import featurestore
     from setlist.models import ModelStore
 
     ds = ctx.ds
     booster, meta = ModelStore(ctx.config.models_dir / "reranker").load()
-    raw = bytes(booster.save_raw("json")) if booster is not None else None
-    features, version = (list(meta["features"]), meta["version"]) if booster is not None else ([], None)
     # Straight from the Delta files into pandas: 1.3-2.9 s for tier s' 3.3M rows, 8-18 s through Spark.
     entity = ctx.lake.read_pandas("gold", "candidates", ds=ds).drop(columns="ds")
     entity = entity.sort_values("user_id", kind="stable").reset_index(drop=True)
     bounds = listener_slices(entity["user_id"].to_numpy(), RETRIEVAL_ROWS)
-    if raw is None:
+    if booster is None:
         for lo, hi in bounds:
-            yield entity.iloc[lo:hi], raw, features, version
+            yield entity.iloc[lo:hi], None
         return
+    features = tuple(meta["features"])
     entity["event_timestamp"] = featurestore.day_end(ds)
-    keep = list(dict.fromkeys([*SCORED_BASE, *features]))
-    for part in featurestore.historical_parts(featurestore.applied_store(ctx.config), entity, bounds):
-        part = part[keep]
-        yield part.astype(dict.fromkeys([f for f in features if part[f].dtype == np.float64], np.float32)), \
-            raw, features, version
+    rows, lookups = [], []
+    for row, values in featurestore.historical_lookups(featurestore.applied_store(ctx.config), entity):
+        names = tuple(c for c in values.columns if c in features)
+        if names:
+            rows.append(row.astype(np.int32))
+            lookups.append((names, np.ascontiguousarray(values[list(names)].to_numpy(np.float32, na_value=np.nan))))
+    model = Reranker(raw=bytes(booster.save_raw("json")), features=features, version=meta["version"],
+                     lookups=tuple(lookups))
+    missing = [f for f in model.own if f not in entity.columns]
+    if missing:
+        raise ValueError(f"the reranker {model.version} uses features that are neither candidate columns nor "
+                         f"in the Feast FeatureService reranker_v1: {missing}; retrain it or restore them")
+    keep = [*SCORED_BASE, *model.own]
+    for lo, hi in bounds:
+        part = entity.iloc[lo:hi][keep].reset_index(drop=True)
+        for i, row in enumerate(rows):
+            part[lookup_column(i)] = row[lo:hi]
+        yield part, model
 
 
 def listener_slices(users: np.ndarray, rows: int) -> list[tuple[int, int]]:
@@ -573,13 +695,9 @@ def listener_slices(users: np.ndarray, rows: int) -> list[tuple[int, int]]:
     return list(zip(cuts, cuts[1:] + [n]))
 
 
-def rerank(spark, frame: pd.DataFrame, booster_raw: bytes | None, feature_names: list[str], top_n: int):
+def rerank(spark, frame: pd.DataFrame, model: Reranker | None, top_n: int):
     """Each listener's top ``top_n`` candidates by reranker score (ties by track_id), on Spark."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import Window
-    scored = score_frame(spark, frame, booster_raw, feature_names, top_n)
-    top = Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("track_id"))
-    return scored.withColumn("_r", F.row_number().over(top)).where(F.col("_r") <= top_n).drop("_r")
+    return score_frame(spark, frame, model, top_n)
 
 
 def run(ctx) -> dict:
@@ -593,11 +711,12 @@ def run(ctx) -> dict:
     tracks = lake.read("silver", "tracks", ds=ds)
     cands = lake.read("gold", "candidates", ds=ds)
     parts, rows_in, version = [], 0, None
-    for frame, booster_raw, features, version in scoring_slices(ctx):
+    for frame, model in scoring_slices(ctx):
         # Scored once and kept (enrich reads it three times); the checkpoint also cuts the lineage back to
         # the slice sent from the driver, which both the driver and the JVM can then free.
-        parts.append(rerank(ctx.spark, frame, booster_raw, features, pc.candidates_per_user).localCheckpoint())
+        parts.append(rerank(ctx.spark, frame, model, pc.candidates_per_user).localCheckpoint())
         rows_in += len(frame)
+        version = model.version if model is not None else None
     ctx.log(f"scored {rows_in:,} candidates " + (f"with model {version}" if version is not None else
                                                   "by ALS score, then popularity (no current model yet)"))
     scored = functools.reduce(lambda a, b: a.unionByName(b), parts)

@@ -153,15 +153,14 @@ def speed(config, ds: str, scratch: Path, cores: int) -> dict:
     scored_path = str(scratch / "scored")
     retrieval_s = rerank_s = 0.0
     candidates, version = 0, None
-    for n_slice, (fetch_s, (frame, booster_raw, features, version)) in enumerate(
-            timed_items(playlists.scoring_slices(ctx))):
+    for n_slice, (fetch_s, (frame, model)) in enumerate(timed_items(playlists.scoring_slices(ctx))):
         retrieval_s += fetch_s
         candidates += len(frame)
+        version = model.version if model is not None else None
         t0 = _now()
-        playlists.rerank(spark, frame, booster_raw, features, pc.candidates_per_user).write.format("noop") \
-            .mode("overwrite").save()
+        playlists.rerank(spark, frame, model, pc.candidates_per_user).write.format("noop").mode("overwrite").save()
         rerank_s += _now() - t0
-        playlists.rerank(spark, frame, booster_raw, features, pc.candidates_per_user).write \
+        playlists.rerank(spark, frame, model, pc.candidates_per_user).write \
             .mode("append" if n_slice else "overwrite").parquet(scored_path)
         del frame
         gc.collect()

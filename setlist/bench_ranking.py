@@ -249,14 +249,15 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
     score_retrieval_s = score_s = 0.0
     n_users = n_rows = 0
     feature_names, version = [], None
-    for fetch_s, (frame, booster_raw, feature_names, version) in timed_items(scoring_slices(pctx)):
+    for fetch_s, (frame, model) in timed_items(scoring_slices(pctx)):
         score_retrieval_s += fetch_s
-        if booster_raw is None:
+        if model is None:
             raise ValueError("no current reranker in the model store after training")
+        feature_names, version = model.features, model.version
         n_users += int(frame["user_id"].nunique())      # a slice holds whole listeners
         n_rows += len(frame)
         t0 = _now()
-        score_frame(spark, frame, booster_raw, feature_names).write.format("noop").mode("overwrite").save()
+        score_frame(spark, frame, model).write.format("noop").mode("overwrite").save()
         score_s += _now() - t0
         del frame
         gc.collect()

@@ -103,18 +103,30 @@ def historical(store, entity_df, service: str = "reranker_v1"):
 
 def historical_parts(store, entity_df, bounds, service: str = "reranker_v1"):
     """``historical`` of ``entity_df.iloc[lo:hi]`` for each (lo, hi) of
-    ``bounds``, in turn, from one retrieval for the whole frame.
+    ``bounds``, in turn, from one retrieval for the whole frame
+    (``historical_lookups``): only one part at a time is held with all its
+    features."""
+    import pandas as pd
+
+    retrieved = historical_lookups(store, entity_df, service)
+    for lo, hi in bounds:
+        yield pd.concat([entity_df.iloc[lo:hi].reset_index(drop=True),
+                         *(values.iloc[row[lo:hi]].reset_index(drop=True) for row, values in retrieved)], axis=1)
+
+
+def historical_lookups(store, entity_df, service: str = "reranker_v1"):
+    """The service's point-in-time features for ``entity_df``'s rows, as
+    lookups: one (row, values) per group of views sharing join keys, where
+    ``values`` (a DataFrame of that group's features) holds one row per
+    distinct (keys, event_timestamp) of ``entity_df`` and ``row[i]`` is the
+    row of ``values`` for ``entity_df``'s row i.
 
     A view's values depend only on its join keys and the timestamp, and the
     candidates repeat each listener, track and artist hundreds of times at
-    one timestamp. So the views that share join keys are retrieved together,
-    once per distinct (keys, event_timestamp) of the whole frame, and spread
-    back onto the rows of each part: the values of one retrieval over every
-    row, for a fraction of the rows Feast joins, while only one part at a
-    time is held with all its features.
+    one timestamp. So Feast joins each group's distinct rows only, a fraction
+    of the frame, with the same point-in-time rules as ``historical``.
     """
     import numpy as np
-    import pandas as pd
 
     ts = "event_timestamp"
     by_keys: dict[tuple, list[str]] = {}
@@ -133,10 +145,9 @@ def historical_parts(store, entity_df, bounds, service: str = "reranker_v1"):
         if len(got) != len(distinct):
             raise RuntimeError(f"Feast returned {len(got):,} rows for {len(distinct):,} distinct "
                                f"({', '.join(cols)}): the feature views {refs} hold duplicate keys")
-        retrieved.append((group, got.sort_values("_setlist_key").drop(columns=[*cols, "_setlist_key"])))
-    for lo, hi in bounds:
-        yield pd.concat([entity_df.iloc[lo:hi].reset_index(drop=True),
-                         *(values.iloc[group[lo:hi]].reset_index(drop=True) for group, values in retrieved)], axis=1)
+        retrieved.append((group, got.sort_values("_setlist_key").drop(columns=[*cols, "_setlist_key"])
+                          .reset_index(drop=True)))
+    return retrieved
 
 
 def _user_online_views() -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -315,36 +317,78 @@ def test_a_batch_keeps_each_listeners_best_rows_with_ties_by_track():
     assert playlists.top_per_listener(table, 1).column("track_id").to_pylist() == ["t1", "t5"]
 
 
+def test_listener_batches_hold_whole_listeners_up_to_the_limit():
+    users = np.array(list("aaabbcccccd"))
+    assert playlists.listener_batches(users, 5) == [(0, 5), (5, 10), (10, 11)]
+    assert playlists.listener_batches(users, 6) == [(0, 5), (5, 11)]
+    assert playlists.listener_batches(users, 11) == [(0, 11)]
+    assert playlists.listener_batches(np.array([]), 5) == []
+    with pytest.raises(ValueError, match="a listener has 5 candidates, more than an Arrow batch holds"):
+        playlists.listener_batches(users, 4)
+
+
 def test_score_frame_on_spark_gives_the_boosters_own_scores(spark):
     import xgboost as xgb
     rng = np.random.default_rng(7)
-    n, names = 300, ["f_a", "f_b", "f_c"]
+    n, names = 300, ("f_a", "f_b", "f_c")
     X = rng.normal(size=(n, 3)).astype(np.float32)
     X[::10, 1] = np.nan                                      # missing values go through as missing
     booster = xgb.train({"objective": "rank:ndcg", "max_depth": 3, "seed": 0},
-                        xgb.DMatrix(X, label=rng.integers(0, 3, n), group=[30] * 10, feature_names=names),
+                        xgb.DMatrix(X, label=rng.integers(0, 3, n), group=[30] * 10, feature_names=list(names)),
                         num_boost_round=5)
     frame = pd.DataFrame({"user_id": [f"u{i // 30}" for i in range(n)], "track_id": [f"t{i:03d}" for i in range(n)],
                           "artist_id": "a1", "source": "als", "coli_seed_track_id": None, **dict(zip(names, X.T))})
-    raw = bytes(booster.save_raw("json"))
-    got = playlists.score_frame(spark, frame, raw, names).toPandas().sort_values("track_id")
-    expected = booster.predict(xgb.DMatrix(X, feature_names=names)).astype(np.float64)
+    model = playlists.Reranker(raw=bytes(booster.save_raw("json")), features=names, version="v1")
+    got = playlists.score_frame(spark, frame, model).toPandas().sort_values("track_id")
+    expected = booster.predict(xgb.DMatrix(X, feature_names=list(names))).astype(np.float64)
     assert got["track_id"].tolist() == frame["track_id"].tolist()
     np.testing.assert_array_equal(got["score"].to_numpy(), expected)
 
-    # Each listener's top 4 (ties by track_id: 5 trees of depth 3 give few distinct scores), also when
-    # the rows come shuffled in Arrow batches of 7 rows, so every listener is cut across batches.
-    assert len(np.unique(expected)) < n
-    shuffled = frame.iloc[rng.permutation(n)].reset_index(drop=True)
+    # f_b and f_c looked up: 12 distinct value rows, each candidate row pointing at one of them.
+    values = rng.normal(size=(12, 2)).astype(np.float32)
+    values[3, 0] = np.nan
+    at = rng.integers(0, 12, n)
+    looked = frame[["user_id", "track_id", "artist_id", "source", "coli_seed_track_id", "f_a"]].assign(
+        **{playlists.lookup_column(0): at.astype(np.int32)})
+    split = dataclasses.replace(model, lookups=((("f_c", "f_b"), values[:, ::-1].copy()),))
+    assert split.own == ["f_a"]
+    got = playlists.score_frame(spark, looked, split).toPandas().sort_values("track_id")
+    X2 = np.column_stack([X[:, 0], values[at, 0], values[at, 1]])
+    np.testing.assert_array_equal(got["score"].to_numpy(),
+                                  booster.predict(xgb.DMatrix(X2, feature_names=list(names))).astype(np.float64))
+
+
+def test_rerank_keeps_each_listeners_top_rows_across_partitions_and_batches(spark):
+    import xgboost as xgb
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 14, 40)                          # 40 listeners of 1 to 13 candidates
+    n, names = int(sizes.sum()), ("f_a", "f_b")
+    X = rng.normal(size=(n, 2)).astype(np.float32)
+    booster = xgb.train({"objective": "rank:ndcg", "max_depth": 2, "seed": 0},
+                        xgb.DMatrix(X, label=rng.integers(0, 3, n), group=sizes.tolist(), feature_names=list(names)),
+                        num_boost_round=3)
+    frame = pd.DataFrame({"user_id": np.repeat([f"u{i:02d}" for i in range(40)], sizes),
+                          "track_id": [f"t{i:03d}" for i in range(n)], "artist_id": "a1", "source": "als",
+                          "coli_seed_track_id": None, **dict(zip(names, X.T))})
+    model = playlists.Reranker(raw=bytes(booster.save_raw("json")), features=names, version="v1")
+    expected = booster.predict(xgb.DMatrix(X, feature_names=list(names))).astype(np.float64)
+    assert len(np.unique(expected)) < n / 4                  # 3 trees of depth 2: ties, broken by track_id
     key = "spark.sql.execution.arrow.maxRecordsPerBatch"
     before = spark.conf.get(key)
-    spark.conf.set(key, "7")
     try:
-        top = playlists.rerank(spark, shuffled, raw, names, 4).toPandas()
+        # Arrow batches of at most 40 rows of whole listeners, spread over the partitions, then batches
+        # of 7 rows into Python, so listeners are cut between batches of one partition.
+        spark.conf.set(key, "40")
+        top = playlists.rerank(spark, frame, model, 4)
+        assert top.rdd.getNumPartitions() >= 2
+        spark.conf.set(key, "7")
+        top = top.toPandas()
+        with pytest.raises(ValueError, match="sorted by user_id"):
+            playlists.rerank(spark, frame.iloc[::-1], model, 4)
     finally:
         spark.conf.set(key, before)
     want = (frame.assign(score=expected).sort_values(["user_id", "score", "track_id"], ascending=[True, False, True])
             .groupby("user_id").head(4))
-    assert len(top) == 40
+    assert len(top) == int(np.minimum(sizes, 4).sum())
     assert (sorted(zip(top["user_id"], top["track_id"], top["score"]))
             == sorted(zip(want["user_id"], want["track_id"], want["score"])))
