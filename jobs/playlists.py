@@ -2,9 +2,10 @@
 governance overrides and their experiment arm's policy, sequence the result,
 and give every track a reason.
 
-Scoring runs on Spark (``mapInArrow`` with the current XGBoost model
-broadcast, each row's features as one float32 vector). Everything per
-listener runs on Spark too (never a driver loop): the pool is partitioned by
+Scoring runs on Spark (``mapInArrow`` with the current XGBoost model and
+the retrieved Feast values broadcast; each candidate row brings its own
+features and its row numbers into those values). Everything per listener
+runs on Spark too (never a driver loop): the pool is partitioned by
 listener, so all of a listener's candidates sit together in one partition,
 and each Arrow batch of a partition is turned into playlists
 (``build_playlists``): ``setlist.jobs.playlist_policy`` chooses each
