@@ -203,7 +203,7 @@ def test_retrieval_by_distinct_keys_equals_one_retrieval_of_every_row(feast_home
     from feast.data_format import DeltaFormat
     from feast.types import Int64
 
-    from setlist.featurestore import historical, historical_parts
+    from setlist.featurestore import historical, historical_lookups, historical_parts
 
     store, home = feast_home
     user = Entity(name="pit_user", join_keys=["user_id"], value_type=ValueType.STRING)
@@ -249,3 +249,9 @@ def test_retrieval_by_distinct_keys_equals_one_retrieval_of_every_row(feast_home
     parts = list(historical_parts(store, entity, [(0, 3), (3, 8)], "pit_both"))
     assert [p["row"].tolist() for p in parts] == [[0, 1, 2], [3, 4, 5, 6, 7]]
     assert values(pd.concat(parts)["pit_pair_plays"]) == [100, 300, 200, 100, 101, None, 200, None]
+    # As lookups: one row per distinct (keys, timestamp), and each entity row's row among them.
+    (user_rows, users), (pair_rows, pairs) = historical_lookups(store, entity, "pit_both")
+    assert user_rows.tolist() == [0, 1, 0, 0, 2, 3, 2, 1]
+    assert values(users["pit_user_plays"]) == [10, 20, 11, None]
+    assert pair_rows.tolist() == [0, 1, 2, 0, 3, 4, 5, 6]
+    assert values(pairs["pit_pair_plays"]) == [100, 300, 200, 101, None, 200, None]
