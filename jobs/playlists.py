@@ -421,13 +421,18 @@ def top_per_listener(table, n: int):
     """The rows of an Arrow table among each listener's ``n`` best by score
     (ties by track_id), in that order: the rows a window over all of the
     listener's rows would keep, whichever batch they came in."""
+    return table.take(top_rows(table, n))
+
+
+def top_rows(table, n: int) -> np.ndarray:
+    """The indices of ``top_per_listener``'s rows."""
     import pyarrow.compute as pc
     order = pc.sort_indices(table, sort_keys=[("user_id", "ascending"), ("score", "descending"),
                                               ("track_id", "ascending")])
     users = pc.take(table.column("user_id"), order).combine_chunks().dictionary_encode().indices.to_numpy()
     firsts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     rank = np.arange(len(users)) - np.repeat(firsts, np.diff(np.r_[firsts, len(users)]))
-    return table.take(order.to_numpy()[rank < n])
+    return order.to_numpy()[rank < n]
 
 
 def listener_batches(users: np.ndarray, limit: int) -> list[tuple[int, int]]:
@@ -446,11 +451,16 @@ def listener_batches(users: np.ndarray, limit: int) -> list[tuple[int, int]]:
     return list(zip(cuts, cuts[1:]))
 
 
-def score_frame(spark, frame: pd.DataFrame, model: Reranker | None, top_n: int | None = None):
+def score_frame(spark, frame: pd.DataFrame, model: Reranker | None, top_n: int | None = None,
+                shortlist: tuple[int, int] | None = None):
     """Spark DataFrame of (user_id, track_id, artist_id, source,
     coli_seed_track_id, score) for the candidates in ``frame`` (sorted by
     user_id). With ``top_n``, only each listener's ``top_n`` best rows (ties
     by track_id).
+
+    ``shortlist`` = (trees, size), with ``top_n``: the model's first ``trees``
+    trees choose each listener's ``size`` best rows, and only those are
+    scored by the whole model (a cascade: the rest cannot be kept).
 
     The rows go to Spark in Arrow batches of whole listeners, one batch per
     partition (how ``createDataFrame`` spreads an Arrow table that is not
@@ -496,23 +506,36 @@ def score_frame(spark, frame: pd.DataFrame, model: Reranker | None, top_n: int |
         # One thread per Spark task (Spark runs the tasks side by side); XGBoost
         # scores float32, so the features go in as float32, without a DMatrix.
         booster.set_param({"nthread": 1})
+        first = shortlist if shortlist and top_n and shortlist[0] < booster.num_boosted_rounds() else None
+
+        def scored(t):
+            X = feature_matrix(features, own, vector_matrix(t.column("own"), width), lookups,
+                               [t.column(lookup_column(i)).to_numpy() for i in range(len(lookups))])
+            t = t.select(base_cols)
+            if first is not None:
+                coarse = booster.inplace_predict(X, iteration_range=(0, first[0]))
+                keep = top_rows(t.select(["user_id", "track_id"]).append_column("score", pa.array(coarse)),
+                                first[1])
+                t, X = t.take(keep), X[keep]
+            out = t.append_column("score", pa.array(booster.inplace_predict(X).astype(np.float64)))
+            return (top_per_listener(out, top_n) if top_n else out).to_batches()
+
+        if not top_n:
+            for b in batches:
+                yield from scored(pa.Table.from_batches([b]))
+            return
         carry = None
         for b in batches:
-            X = feature_matrix(features, own, vector_matrix(b.column("own"), width), lookups,
-                               [b.column(lookup_column(i)).to_numpy() for i in range(len(lookups))])
-            out = pa.Table.from_batches([b.select(base_cols)]).append_column(
-                "score", pa.array(booster.inplace_predict(X).astype(np.float64)))
-            if top_n is None:
-                yield from out.to_batches()
-                continue
-            out = out if carry is None else pa.concat_tables([carry, out]).combine_chunks()
+            t = pa.Table.from_batches([b])
+            t = t if carry is None else pa.concat_tables([carry, t]).combine_chunks()
             # The batch's last listener may go on in the next batch.
-            user = out.column("user_id").to_numpy(zero_copy_only=False)
+            user = t.column("user_id").to_numpy(zero_copy_only=False)
             cut = int(np.searchsorted(user, user[-1]))
-            yield from top_per_listener(out.slice(0, cut), top_n).to_batches()
-            carry = out.slice(cut)
+            if cut:
+                yield from scored(t.slice(0, cut))
+            carry = t.slice(cut)
         if carry is not None and carry.num_rows:
-            yield from top_per_listener(carry, top_n).to_batches()
+            yield from scored(carry)
 
     return sdf.mapInArrow(predict, "user_id string, track_id string, artist_id string, source string, "
                                    "coli_seed_track_id string, score double")
@@ -696,9 +719,15 @@ def listener_slices(users: np.ndarray, rows: int) -> list[tuple[int, int]]:
     return list(zip(cuts, cuts[1:] + [n]))
 
 
-def rerank(spark, frame: pd.DataFrame, model: Reranker | None, top_n: int):
-    """Each listener's top ``top_n`` candidates by reranker score (ties by track_id), on Spark."""
-    return score_frame(spark, frame, model, top_n)
+def rerank(spark, frame: pd.DataFrame, model: Reranker | None, top_n: int, shortlist: tuple[int, int] | None = None):
+    """Each listener's top ``top_n`` candidates by reranker score (ties by
+    track_id), on Spark; ``shortlist`` as in ``score_frame``."""
+    return score_frame(spark, frame, model, top_n, shortlist)
+
+
+def shortlist_of(pc) -> tuple[int, int] | None:
+    """(trees, size) of the profile's ``playlists.shortlist``, or None when off."""
+    return (pc.shortlist_trees, pc.shortlist_size) if pc.shortlist_trees and pc.shortlist_size else None
 
 
 def run(ctx) -> dict:
@@ -715,7 +744,7 @@ def run(ctx) -> dict:
     for frame, model in scoring_slices(ctx):
         # Scored once and kept (enrich reads it three times); the checkpoint also cuts the lineage back to
         # the slice sent from the driver, which both the driver and the JVM can then free.
-        parts.append(rerank(ctx.spark, frame, model, pc.candidates_per_user).localCheckpoint())
+        parts.append(rerank(ctx.spark, frame, model, pc.candidates_per_user, shortlist_of(pc)).localCheckpoint())
         rows_in += len(frame)
         version = model.version if model is not None else None
     ctx.log(f"scored {rows_in:,} candidates " + (f"with model {version}" if version is not None else

@@ -158,9 +158,10 @@ def speed(config, ds: str, scratch: Path, cores: int) -> dict:
         candidates += len(frame)
         version = model.version if model is not None else None
         t0 = _now()
-        playlists.rerank(spark, frame, model, pc.candidates_per_user).write.format("noop").mode("overwrite").save()
+        playlists.rerank(spark, frame, model, pc.candidates_per_user, playlists.shortlist_of(pc)).write.format("noop") \
+            .mode("overwrite").save()
         rerank_s += _now() - t0
-        playlists.rerank(spark, frame, model, pc.candidates_per_user).write \
+        playlists.rerank(spark, frame, model, pc.candidates_per_user, playlists.shortlist_of(pc)).write \
             .mode("append" if n_slice else "overwrite").parquet(scored_path)
         del frame
         gc.collect()

@@ -81,6 +81,8 @@ class PlaylistConfig:
     max_per_artist: int = 2
     fallback_length: int = 20
     candidates_per_user: int = 100
+    shortlist_trees: int = 0
+    shortlist_size: int = 0
     long_tail_percentile: float = 0.8
     under_exposed_max_plays_7d: int = 2
     exploration_share: float = 0.0

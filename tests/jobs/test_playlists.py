@@ -381,8 +381,9 @@ def test_rerank_keeps_each_listeners_top_rows_across_partitions_and_batches(spar
         spark.conf.set(key, "40")
         top = playlists.rerank(spark, frame, model, 4)
         assert top.rdd.getNumPartitions() >= 2
+        short = playlists.rerank(spark, frame, model, 4, shortlist=(1, 6))
         spark.conf.set(key, "7")
-        top = top.toPandas()
+        top, short = top.toPandas(), short.toPandas()
         with pytest.raises(ValueError, match="sorted by user_id"):
             playlists.rerank(spark, frame.iloc[::-1], model, 4)
     finally:
@@ -392,3 +393,13 @@ def test_rerank_keeps_each_listeners_top_rows_across_partitions_and_batches(spar
     assert len(top) == int(np.minimum(sizes, 4).sum())
     assert (sorted(zip(top["user_id"], top["track_id"], top["score"]))
             == sorted(zip(want["user_id"], want["track_id"], want["score"])))
+
+    # With a shortlist: the first tree's best 6 rows per listener, then the top 4 of those by the whole model.
+    coarse = booster.inplace_predict(X, iteration_range=(0, 1))
+    listed = (frame.assign(coarse=coarse, score=expected)
+              .sort_values(["user_id", "coarse", "track_id"], ascending=[True, False, True]).groupby("user_id").head(6)
+              .sort_values(["user_id", "score", "track_id"], ascending=[True, False, True]).groupby("user_id").head(4))
+    assert len(short) == len(top)
+    assert (sorted(zip(short["user_id"], short["track_id"], short["score"]))
+            == sorted(zip(listed["user_id"], listed["track_id"], listed["score"])))
+    assert set(zip(short["user_id"], short["track_id"])) != set(zip(top["user_id"], top["track_id"]))
