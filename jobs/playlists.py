@@ -728,7 +728,7 @@ def rerank(spark, frame: pd.DataFrame, model: Reranker | None, top_n: int, short
 
 
 def shortlist_of(pc) -> tuple[int, int] | None:
-    """(trees, size) of the profile's ``playlists.shortlist``, or None when off."""
+    """(trees, size) from the profile's ``playlists.shortlist_trees`` and ``shortlist_size``, or None when off."""
     return (pc.shortlist_trees, pc.shortlist_size) if pc.shortlist_trees and pc.shortlist_size else None
 
 
