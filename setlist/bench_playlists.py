@@ -19,7 +19,11 @@ What it does, for the last logical date ``ds`` of the generated data:
    * ``xgboost_rerank``: ``playlists.rerank`` (XGBoost scores through
      ``score_frame``, then each listener's top ``candidates_per_user``) on
      each slice of ``playlists.scoring_slices`` (candidates with their Feast
-     features; the retrieval is timed apart);
+     features; the retrieval is timed apart), with the profile's shortlist;
+     with a shortlist on, each slice is also reranked with every candidate
+     scored by the whole model (alternating which goes first), timed apart,
+     and ``shortlist.exact_top_kept`` gives the share of each listener's
+     exact top 10, 20 and ``candidates_per_user`` the shortlist keeps;
    * ``policy_and_sequence``: ``playlists.playlists_on_spark`` (controls,
      overrides, arms, fair re-ranking, exploration, sequencing, reasons) over
      the enriched pool (``playlists.enrich``) and the listeners' controls,
@@ -150,23 +154,31 @@ def speed(config, ds: str, scratch: Path, cores: int) -> dict:
     spark = get_spark(config)
     ctx = StageContext(stage="playlists", ds=ds, config=config, spark=spark, lake=Lake.from_config(config, spark))
     pc = config.playlists
-    scored_path = str(scratch / "scored")
-    retrieval_s = rerank_s = 0.0
-    candidates, version = 0, None
+    scored_path, exact_path = str(scratch / "scored"), str(scratch / "scored_exact")
+    shortlist = playlists.shortlist_of(pc)
+    retrieval_s = rerank_s = exact_s = 0.0
+    candidates, version, compared = 0, None, False
     for n_slice, (fetch_s, (frame, model)) in enumerate(timed_items(playlists.scoring_slices(ctx))):
         retrieval_s += fetch_s
         candidates += len(frame)
         version = model.version if model is not None else None
-        t0 = _now()
-        playlists.rerank(spark, frame, model, pc.candidates_per_user, playlists.shortlist_of(pc)).write.format("noop") \
-            .mode("overwrite").save()
-        rerank_s += _now() - t0
-        playlists.rerank(spark, frame, model, pc.candidates_per_user, playlists.shortlist_of(pc)).write \
-            .mode("append" if n_slice else "overwrite").parquet(scored_path)
+        compared = shortlist is not None and model is not None
+        # With a shortlist, every candidate scored by the whole model too, in alternating order.
+        runs = [(shortlist, scored_path), (None, exact_path)] if compared else [(shortlist, scored_path)]
+        for short, path in (runs if n_slice % 2 == 0 else runs[::-1]):
+            t0 = _now()
+            playlists.rerank(spark, frame, model, pc.candidates_per_user, short).write.format("noop") \
+                .mode("overwrite").save()
+            if short is shortlist:
+                rerank_s += _now() - t0
+            else:
+                exact_s += _now() - t0
+            playlists.rerank(spark, frame, model, pc.candidates_per_user, short).write \
+                .mode("append" if n_slice else "overwrite").parquet(path)
         del frame
         gc.collect()
     _say(f"scoring input: {candidates:,} candidates (model {version}), Feast retrieval {retrieval_s:.1f} s; "
-         f"xgboost rerank: {rerank_s:.1f} s")
+         f"xgboost rerank: {rerank_s:.1f} s" + (f" ({exact_s:.1f} s without the shortlist)" if compared else ""))
 
     t0 = _now()
     users = (ctx.lake.read("silver", "users", ds=ds)
@@ -195,7 +207,29 @@ def speed(config, ds: str, scratch: Path, cores: int) -> dict:
         "xgboost_rerank": _rate(listeners, rerank_s, cores),
         "policy_and_sequence": _rate(listeners, sequence_s, cores),
         "rerank_plus_sequence": _rate(listeners, rerank_s + sequence_s, cores),
+        "shortlist": ({"trees": shortlist[0], "size": shortlist[1],
+                       "xgboost_rerank_without_it": _rate(listeners, exact_s, cores),
+                       "exact_top_kept": shortlist_agreement(scored_path, exact_path, (10, 20, pc.candidates_per_user))}
+                      if compared else None),
     }
+
+
+def shortlist_agreement(scored_path: str, exact_path: str, ks) -> dict:
+    """For each k of ``ks``: the share of the (listener, track) pairs of each
+    listener's exact top k (every candidate scored by the whole model) that
+    the shortlisted top k holds (ranks by score, ties by track_id)."""
+    import pandas as pd
+
+    def top(path: str, k: int) -> pd.DataFrame:
+        t = pd.read_parquet(path, columns=["user_id", "track_id", "score"])
+        t = t.sort_values(["user_id", "score", "track_id"], ascending=[True, False, True], kind="stable")
+        return t.groupby("user_id").head(k)[["user_id", "track_id"]]
+
+    out = {}
+    for k in ks:
+        exact = top(exact_path, k)
+        out[f"top_{k}"] = round(len(exact.merge(top(scored_path, k), on=["user_id", "track_id"])) / len(exact), 6)
+    return out
 
 
 def sample_pool(scratch: Path, seed: int, n: int):

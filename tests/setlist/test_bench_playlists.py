@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from setlist.bench_playlists import (ndcg_held_out, ndcg_vs_list, position_weights, protected_exposure,
-                                     transition_figures)
+                                     shortlist_agreement, transition_figures)
 from setlist.jobs.sequencing import SequencingConfig
 
 
@@ -52,3 +52,15 @@ def test_transition_figures_by_hand():
     assert got["score"]["ndcg@10_vs_reranked"] == 1.0
     assert got["listeners"] == 1 and got["transitions"] == 2
     assert got["cost_reduction_vs_score_order"] == 0.4                  # 1 - 30 / 50
+
+
+def test_shortlist_agreement_by_hand(tmp_path):
+    def table(rows):
+        return pd.DataFrame(rows, columns=["user_id", "track_id", "score"])
+    table([("u1", "t1", 0.9), ("u1", "t2", 0.8), ("u1", "t3", 0.7),
+           ("u2", "t5", 0.5), ("u2", "t4", 0.5), ("u2", "t6", 0.1)]).to_parquet(tmp_path / "exact.parquet")
+    table([("u1", "t1", 0.9), ("u1", "t3", 0.7), ("u1", "t9", 0.75),
+           ("u2", "t4", 0.5), ("u2", "t6", 0.1), ("u2", "t5", 0.5)]).to_parquet(tmp_path / "short.parquet")
+    # Top 1: t1 and t4 (t4 before t5 on the tie) in both. Top 2: u1 t1, t2 against t1, t9; u2 t4, t5 in both.
+    assert shortlist_agreement(str(tmp_path / "short.parquet"), str(tmp_path / "exact.parquet"),
+                               (1, 2)) == {"top_1": 1.0, "top_2": 0.75}
