@@ -352,6 +352,14 @@ class Reranker:
     version: str
     lookups: tuple = ()
 
+    def shared(self, spark):
+        """(raw, lookups) broadcast to the workers, once for every slice this model scores."""
+        cached = self.__dict__.get("_shared")
+        if cached is None or cached[0] is not spark.sparkContext:
+            cached = (spark.sparkContext, spark.sparkContext.broadcast((self.raw, list(self.lookups))))
+            object.__setattr__(self, "_shared", cached)
+        return cached[1]
+
     @property
     def own(self) -> list[str]:
         """The features that are columns of the candidates' frame."""
@@ -495,7 +503,7 @@ def score_frame(spark, frame: pd.DataFrame, model: Reranker | None, top_n: int |
         sdf = spark.createDataFrame(table)
     finally:
         spark.conf.set(key, before)
-    shared = spark.sparkContext.broadcast((model.raw, lookups))
+    shared = model.shared(spark)
     features, width = model.features, len(own)
 
     def predict(batches):
