@@ -15,13 +15,20 @@ training anchor ``T = ds - model.label_horizon_days``:
    (its output is the training set's rows; reused when present), then for ds,
    timed; then the same generators and union for ds forced by a ``noop`` write
    (every row computed, nothing written), to separate Spark compute from the
-   Delta write. Users = listeners with at least one candidate row.
+   Delta write, then each generator alone on the same cached inputs
+   (``generator_seconds_alone``: the ALS one refits). Users = listeners with
+   at least one candidate row.
 3. **Training**: the ``train`` stage (``setlist.jobs.train``) for ds, timed:
    labels, point-in-time Feast retrieval of ``reranker_v1``, XGBRanker fit with
    early stopping, model store and promotion gate. Rows = the training set's
    rows (training and validation listeners). Inside the stage, the Feast
    retrieval (``training_frame``) and the XGBRanker fit (``fit``) are timed
    apart: the real functions, wrapped by a timer while the stage runs.
+   Then **model size** (``training.model_sizes``): on the stage's own training
+   and validation rows, the validation NDCG@10 and the one-thread scoring cost
+   per row of the trained model, of its first 10/20/40/60/80 trees, and of
+   refits with learning rate 0.3 (depth 6 and depth 4): what a cheaper model
+   would cost in ranking quality.
 4. **Scoring**, as the playlists stage does it: ds's candidates with the
    current model's point-in-time features, spread onto slices of whole
    listeners (``setlist.jobs.playlists.scoring_slices``, timed apart),
@@ -76,15 +83,18 @@ def rate(count: int, seconds: float, cores: int) -> dict:
 
 
 @contextlib.contextmanager
-def timed(module, name: str, into: dict, rows):
+def timed(module, name: str, into: dict, rows, calls: dict | None = None):
     """While active, calls of ``module.name`` (the real function) are timed:
-    ``into[name] = (seconds, rows(args, result))`` for the last call."""
+    ``into[name] = (seconds, rows(args, result))`` for the last call, and with
+    ``calls``, ``calls[name] = (args, result)``."""
     original = getattr(module, name)
 
     def wrapper(*args, **kwargs):
         t0 = _now()
         out = original(*args, **kwargs)
         into[name] = (_now() - t0, int(rows(args, out)))
+        if calls is not None:
+            calls[name] = (args, out)
         return out
 
     setattr(module, name, wrapper)
@@ -149,9 +159,16 @@ def candidates_compute(config, ds: str) -> dict:
     out = conform(cj.union(generated, tracks).withColumn("ds", F.lit(ds)), "gold", "candidates").drop("ds")
     out.write.format("noop").mode("overwrite").save()
     seconds = _now() - t0
+    # Then each generator alone, on the inputs already cached: where the time goes.
+    alone = {}
+    for source, df in generated.items():
+        t1 = _now()
+        df.write.format("noop").mode("overwrite").save()
+        alone[source] = round(_now() - t1, 3)
+    _say(f"candidates compute: {seconds:.1f} s; each generator alone, inputs cached: {alone}")
     for df in (users, events, tracks, popularity, genre_aff, matrix):
         df.unpersist()
-    return {"seconds": round(seconds, 3), "user_track_pairs": pairs}
+    return {"seconds": round(seconds, 3), "user_track_pairs": pairs, "generator_seconds_alone": alone}
 
 
 def _ensure_features(config, ds: str) -> float | None:
@@ -164,6 +181,61 @@ def _ensure_features(config, ds: str) -> float | None:
         return None
     _say(f"{ds}: features stage")
     return run_stage("features", ds, config)["seconds"]
+
+
+# --- 3b. model size ---------------------------------------------------------------------
+# What scoring costs against what the model is worth: refits on the same training set
+# with a faster learning rate (fewer trees) and shallower trees, and the trained model
+# cut to its first N trees.
+MODEL_CHANGES = ({"learning_rate": 0.3}, {"learning_rate": 0.3, "max_depth": 4})
+TRUNCATIONS = (10, 20, 40, 60, 80)
+
+
+def predict_microseconds(booster, X, trees: int) -> float:
+    """Microseconds per row to score ``X`` with the first ``trees`` trees in one
+    thread (as each Spark task does), best of three."""
+    booster.set_param({"nthread": 1})
+    best = float("inf")
+    for _ in range(3):
+        t0 = _now()
+        booster.inplace_predict(X, iteration_range=(0, trees))
+        best = min(best, _now() - t0)
+    return best / max(len(X), 1) * 1e6
+
+
+def validation_ndcg(valid, scores) -> float:
+    """Mean NDCG@10 over the validation listeners, as the train stage reports it."""
+    from setlist.governance.ranking import per_user
+    return round(float(per_user(valid.assign(s=scores), {"s": "s"})["ndcg_s"].mean()), 6)
+
+
+def model_sizes(train, valid, features: list[str], params: dict, seed: int, model) -> list[dict]:
+    """Validation NDCG@10 and one-thread scoring cost of the trained ``model``
+    (an ``XGBRanker``), of its first ``TRUNCATIONS`` trees, and of refits with
+    each of ``MODEL_CHANGES`` on the same rows."""
+    import numpy as np
+
+    from setlist.jobs import train as tj
+    X = valid[features].to_numpy(np.float32)
+
+    def row(name: str, booster, trees: int, fit_seconds=None) -> dict:
+        booster.set_param({"nthread": 2})
+        ndcg = validation_ndcg(valid, booster.inplace_predict(X, iteration_range=(0, trees)))
+        micro = predict_microseconds(booster, X, trees)
+        _say(f"model size: {name}: {trees} trees, NDCG@10 {ndcg:.4f}, {micro:.2f} µs per row")
+        return {"model": name, "trees": trees, "validation_ndcg@10": ndcg,
+                "predict_microseconds_per_row": round(micro, 3), "fit_seconds": fit_seconds}
+
+    booster = tj.validated_booster(model)
+    full = booster.num_boosted_rounds()
+    rows = [row("as configured", booster, full)]
+    rows += [row(f"as configured, first {n} trees", booster, n) for n in TRUNCATIONS if n < full]
+    for change in MODEL_CHANGES:
+        t0 = _now()
+        refit = tj.validated_booster(tj.fit(train, valid, features, {**params, **change}, seed))
+        name = ", ".join(f"{k} {v}" for k, v in change.items())
+        rows.append(row(name, refit, refit.num_boosted_rounds(), round(_now() - t0, 1)))
+    return rows
 
 
 # --- the benchmark ----------------------------------------------------------------
@@ -215,15 +287,16 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
         "user_track_pairs_in_window": compute["user_track_pairs"],
         "stage_seconds": stage["seconds"], "stage_users": rate(cand_users, stage["seconds"], cores),
         "compute_seconds": compute["seconds"], "compute_users": rate(cand_users, compute["seconds"], cores),
+        "generator_seconds_alone": compute["generator_seconds_alone"],
         "anchor_stage_seconds": anchor_seconds,
     }
     _say(f"candidates: {cand_users:,} users in {stage['seconds']:.1f} s (stage), {compute['seconds']:.1f} s (compute)")
 
     # --- training
     _say(f"train stage for {ds} (anchor {anchor})")
-    steps = {}
+    steps, calls = {}, {}
     with timed(tj, "training_frame", steps, rows=lambda args, out: len(out)), \
-            timed(tj, "fit", steps, rows=lambda args, out: len(args[0])):
+            timed(tj, "fit", steps, rows=lambda args, out: len(args[0]), calls=calls):
         trained = run_stage("train", ds, config)
     gc.collect()
     if trained.get("status") != "trained":
@@ -242,6 +315,9 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
     }
     _say(f"training: {train_rows:,} rows in {trained['seconds']:.1f} s (stage: retrieval {retrieval_s:.1f} s, "
          f"XGBoost fit of {fit_rows:,} rows {fit_s:.1f} s)")
+    (train_df, valid_df, feature_list, params, fit_seed), model = calls.pop("fit")
+    training["model_sizes"] = model_sizes(train_df, valid_df, feature_list, params, fit_seed, model)
+    del train_df, valid_df, model
 
     # --- scoring: what the playlists stage does (jobs/playlists.py run → scoring_slices, score_frame)
     gc.collect()

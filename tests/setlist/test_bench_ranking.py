@@ -27,12 +27,13 @@ def test_timed_records_the_real_call_and_restores_it():
     from setlist.bench_ranking import timed
     module = types.SimpleNamespace(double=lambda xs: [2 * x for x in xs])
     original = module.double
-    steps = {}
-    with timed(module, "double", steps, rows=lambda args, out: len(out)):
+    steps, calls = {}, {}
+    with timed(module, "double", steps, rows=lambda args, out: len(out), calls=calls):
         assert module.double([1, 2, 3]) == [2, 4, 6]
     assert module.double is original
     seconds, rows = steps["double"]
     assert rows == 3 and seconds >= 0.0
+    assert calls["double"] == (([1, 2, 3],), [2, 4, 6])
 
 
 def test_the_benchmarks_import_only_names_that_exist():
@@ -63,3 +64,30 @@ def test_timed_items_yields_every_item_with_the_time_it_took():
     assert [item for _, item in got] == ["a", "b"]
     assert all(seconds >= 0.0 for seconds, _ in got)
     assert list(timed_items([])) == []
+
+
+def test_model_sizes_scores_the_model_its_first_trees_and_each_refit():
+    import numpy as np
+    import pandas as pd
+
+    from setlist.bench_ranking import model_sizes, validation_ndcg
+    from setlist.jobs.train import fit, to_groups
+
+    rng = np.random.default_rng(3)
+    n = 60 * 12
+    frame = pd.DataFrame({"user_id": np.repeat([f"u{i:02d}" for i in range(60)], 12),
+                          "track_id": np.tile([f"t{j:02d}" for j in range(12)], 60),
+                          "a": rng.normal(size=n), "b": rng.normal(size=n)})
+    frame["relevance"] = ((frame["a"] + 0.5 * rng.normal(size=n)) > 1.0).astype("int32")
+    train, valid = to_groups(frame[frame["user_id"] < "u45"]), to_groups(frame[frame["user_id"] >= "u45"])
+    params = {"n_estimators": 25, "max_depth": 3, "learning_rate": 0.1}
+    model = fit(train, valid, ["a", "b"], params, seed=0)
+
+    rows = model_sizes(train, valid, ["a", "b"], params, 0, model)
+
+    assert [(r["model"], r["trees"]) for r in rows] == [
+        ("as configured", 25), ("as configured, first 10 trees", 10), ("as configured, first 20 trees", 20),
+        ("learning_rate 0.3", 25), ("learning_rate 0.3, max_depth 4", 25)]
+    assert rows[0]["validation_ndcg@10"] == validation_ndcg(valid, model.predict(valid[["a", "b"]]))
+    assert [r["fit_seconds"] is None for r in rows] == [True, True, True, False, False]
+    assert all(r["predict_microseconds_per_row"] > 0 for r in rows)
