@@ -134,29 +134,10 @@ def candidates_compute(config, ds: str) -> dict:
     from setlist.jobs import candidates as cj
 
     ctx = _context(config, "candidates", ds)
-    lake, m = ctx.lake, config.model
-    k = m.candidates_per_source
-    start = ctx.shift(-(config.pipeline.feature_window_days - 1))
     t0 = _now()
-    users = (lake.read("silver", "users", ds=ds)
-             .where(F.col("personalisation_consent") & ~F.col("is_deleted")).select("user_id").cache())
-    events = lake.read("silver", "listening_events", ds_range=(start, ds)).join(users, "user_id", "left_semi").cache()
-    tracks = lake.read("silver", "tracks", ds=ds).cache()
-    popularity = lake.read("gold", "track_popularity", ds=ds).cache()
-    genre_aff = lake.read("gold", "user_genre_affinity", ds=ds).cache()
-    matrix = cj.plays_matrix(events).cache()
-    pairs = matrix.count()
-    recent = events.where(F.col("ds") >= ctx.shift(-(config.pipeline.short_window_days - 1)))
-    generated = {
-        "als": cj.als_candidates(matrix, users, k, m.als_rank, m.als_reg, m.als_alpha, m.als_max_iter, m.seed),
-        "coli": cj.colistening_candidates(recent, lake.read("gold", "track_colistening", ds=ds), k),
-        "content": cj.content_candidates(lake.read("gold", "user_profile_long", ds=ds), tracks, popularity, k),
-        "genre_pop": cj.genre_popularity_candidates(genre_aff, tracks, popularity, k),
-        "new": cj.new_release_candidates(genre_aff, tracks, popularity, k),
-        "popular": cj.popular_candidates(lake.read("silver", "listening_events", ds_range=(start, ds)), users, k,
-                                         ctx.shift(-6)),
-    }
-    out = conform(cj.union(generated, tracks).withColumn("ds", F.lit(ds)), "gold", "candidates").drop("ds")
+    generated, cached = cj.generators(ctx)
+    pairs = cached["matrix"].count()
+    out = conform(cj.union(generated, cached["tracks"]).withColumn("ds", F.lit(ds)), "gold", "candidates").drop("ds")
     out.write.format("noop").mode("overwrite").save()
     seconds = _now() - t0
     # Then each generator alone, on the inputs already cached: where the time goes.
@@ -166,7 +147,7 @@ def candidates_compute(config, ds: str) -> dict:
         df.write.format("noop").mode("overwrite").save()
         alone[source] = round(_now() - t1, 3)
     _say(f"candidates compute: {seconds:.1f} s; each generator alone, inputs cached: {alone}")
-    for df in (users, events, tracks, popularity, genre_aff, matrix):
+    for df in cached.values():
         df.unpersist()
     return {"seconds": round(seconds, 3), "user_track_pairs": pairs, "generator_seconds_alone": alone}
 

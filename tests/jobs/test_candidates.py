@@ -78,3 +78,20 @@ def test_plays_matrix_uses_log_counts(spark):
     ev = spark.createDataFrame([("u1", "t1"), ("u1", "t1"), ("u1", "t2")], "user_id string, track_id string")
     got = {(r["user_id"], r["track_id"]): (r["plays"], r["rating"]) for r in candidates.plays_matrix(ev).collect()}
     assert got == {("u1", "t1"): (2, math.log1p(2)), ("u1", "t2"): (1, math.log1p(1))}
+
+
+def test_colistening_seed_ties_go_to_the_largest_seed_id(spark):
+    recent = spark.createDataFrame([("u1", "t1"), ("u1", "t2"), ("u2", "t1")], "user_id string, track_id string")
+    nb = spark.createDataFrame([("t1", "t3", 0.4), ("t2", "t3", 0.4), ("t2", "t1", 0.1), ("t1", "t2", 0.1)],
+                               "track_id string, neighbour_id string, score double")
+    got = sorted(tuple(r) for r in candidates.colistening_candidates(recent, nb, k=5).collect())
+    assert got == [("u1", "t1", 0.1, 2, "t2"), ("u1", "t2", 0.1, 3, "t1"), ("u1", "t3", 0.8, 1, "t2"),
+                   ("u2", "t2", 0.1, 2, "t1"), ("u2", "t3", 0.4, 1, "t1")]
+
+
+def test_colistening_rejects_a_score_it_cannot_pack(spark):
+    import pytest
+    recent = spark.createDataFrame([("u1", "t1")], "user_id string, track_id string")
+    nb = spark.createDataFrame([("t1", "t3", 1.5)], "track_id string, neighbour_id string, score double")
+    with pytest.raises(Exception, match=r"neighbour score outside \[0, 1\].*setlist run features"):
+        candidates.colistening_candidates(recent, nb, k=5).collect()
