@@ -86,7 +86,8 @@ def als_candidates(matrix, users, k: int, rank: int, reg: float, alpha: float,
 # score, ties to the largest seed id. Packed into one long, score (a cosine in
 # [0, 1], DECIMALS places) then the seed's number in id order, it is a plain
 # max: a hash aggregate, where max_by over (score, seed) needs a sort aggregate
-# (tier s: the generator in 6.2-6.7 s against 8.4-8.5 s).
+# (tier s: the generator in 6.2-6.7 s against 8.4-8.5 s with max_by, and
+# 12-13 s before the seeds were spread by listener; the same rows).
 SEED_BITS = 29
 
 

@@ -16,7 +16,8 @@ training anchor ``T = ds - model.label_horizon_days``:
    timed; then the same generators and union for ds forced by a ``noop`` write
    (every row computed, nothing written), to separate Spark compute from the
    Delta write, then each generator alone on the same cached inputs
-   (``generator_seconds_alone``: the ALS one refits). Users = listeners with
+   (``generator_seconds_alone``; ALS is fitted as the generators are built,
+   so its figure is the top 100 per listener alone). Users = listeners with
    at least one candidate row.
 3. **Training**: the ``train`` stage (``setlist.jobs.train``) for ds, timed:
    labels, point-in-time Feast retrieval of ``reranker_v1``, XGBRanker fit with
