@@ -82,6 +82,13 @@ def validated_booster(model):
     return booster
 
 
+def mean_ndcg(frame: pd.DataFrame, scores) -> float:
+    """Mean NDCG@10 over the listeners of ``frame`` (sorted as ``to_groups``
+    leaves it) when its rows are ranked by ``scores``: the promotion gate's metric."""
+    from setlist.governance.ranking import per_user
+    return float(per_user(frame.assign(s=scores), {"s": "s"})["ndcg_s"].mean())
+
+
 def to_groups(df: pd.DataFrame) -> pd.DataFrame:
     """Sort by user then track (stable qids) and attach integer qid per user."""
     df = df.sort_values(["user_id", "track_id"], kind="stable").reset_index(drop=True)
@@ -187,7 +194,7 @@ def run(ctx) -> dict:
             "training_window": {"anchor": anchor, "labels_from": _next(anchor), "labels_to": ctx.ds},
             "params": m.xgb_params, "table_versions": inputs}
     decision = store.save_and_gate(version, validated_booster(model), meta, valid, features,
-                                   metric=lambda scores: float(per_user(valid.assign(s=scores), {"s": "s"})["ndcg_s"].mean()),
+                                   metric=lambda scores: mean_ndcg(valid, scores),
                                    margin=m.promotion_margin)
     ctx.log(f"model {version}: NDCG@10 {metrics['ndcg@10']:.4f} vs ALS order {metrics['baseline_ndcg@10']:.4f}; "
             f"{decision['decision']}")

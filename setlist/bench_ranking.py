@@ -185,12 +185,6 @@ def predict_microseconds(booster, X, trees: int) -> float:
     return best / max(len(X), 1) * 1e6
 
 
-def validation_ndcg(valid, scores) -> float:
-    """Mean NDCG@10 over the validation listeners, as the train stage reports it."""
-    from setlist.governance.ranking import per_user
-    return round(float(per_user(valid.assign(s=scores), {"s": "s"})["ndcg_s"].mean()), 6)
-
-
 def model_sizes(train, valid, features: list[str], params: dict, seed: int, model) -> list[dict]:
     """Validation NDCG@10 and one-thread scoring cost of the trained ``model``
     (an ``XGBRanker``), of its first ``TRUNCATIONS`` trees, and of refits with
@@ -202,7 +196,7 @@ def model_sizes(train, valid, features: list[str], params: dict, seed: int, mode
 
     def row(name: str, booster, trees: int, fit_seconds=None) -> dict:
         booster.set_param({"nthread": 2})
-        ndcg = validation_ndcg(valid, booster.inplace_predict(X, iteration_range=(0, trees)))
+        ndcg = round(tj.mean_ndcg(valid, booster.inplace_predict(X, iteration_range=(0, trees))), 6)
         micro = predict_microseconds(booster, X, trees)
         _say(f"model size: {name}: {trees} trees, NDCG@10 {ndcg:.4f}, {micro:.2f} µs per row")
         return {"model": name, "trees": trees, "validation_ndcg@10": ndcg,
