@@ -154,9 +154,9 @@ class Lake:
         if isinstance(df, pa.Table):
             return self._write_arrow(df, p, ds)
         from pyspark.sql import functions as F
-        if ds is not None:
-            df = df.withColumn("ds", F.lit(ds))
         if self.engine == "delta-spark":
+            if ds is not None:
+                df = df.withColumn("ds", F.lit(ds))
             w = df.write.format("delta").mode("overwrite")
             if ds is not None:
                 w = w.partitionBy("ds").option("replaceWhere", f"ds = '{ds}'")
@@ -165,14 +165,20 @@ class Lake:
             w.save(p)
             return self.spark.read.format("delta").load(p).where(
                 f"ds = '{ds}'" if ds else "true").count()
-        # delta-rs: Spark stages parquet, delta-rs commits it in one transaction.
+        # delta-rs: Spark stages parquet. A daily table's partition is those
+        # files as they are (``_adopt``); otherwise delta-rs rewrites them into the table.
         stage = Path(self.root) / "_staging" / f"{layer}.{table}.{uuid.uuid4().hex}"
         try:
+            if ds is not None:
+                # Without a ds column: the Delta log gives each file its partition.
+                df.drop("ds").write.mode("overwrite").parquet(str(stage))
+                adopted = _adopt(stage, p, ds)
+                if adopted is not None:
+                    return adopted
+                shutil.rmtree(stage)
+                df = df.withColumn("ds", F.lit(ds))
             df.write.mode("overwrite").parquet(str(stage))
             dataset = pads.dataset(str(stage), format="parquet")
-            if ds is not None:
-                dataset = pads.dataset(str(stage), format="parquet",
-                                       schema=dataset.schema)
             reader = dataset.scanner().to_reader()
             return self._commit(reader, dataset.schema, p, ds, rows=lambda: dataset.count_rows())
         finally:
@@ -219,6 +225,55 @@ class Lake:
             if d.is_dir():
                 out += [(layer, t.name) for t in sorted(d.iterdir()) if (t / "_delta_log").is_dir()]
         return out
+
+
+def _fields(schema) -> dict:
+    """A Delta schema as {column: (type, nullable)}, in any order."""
+    return {f.name: (str(f.type), f.nullable) for f in schema.fields}
+
+
+def _adopt(stage: Path, p: str, ds: str) -> int | None:
+    """Commit Spark's staged parquet files as the ``ds`` partition of the Delta
+    table at ``p`` as they are: moved into the partition's folder and added to
+    the log in one transaction that replaces the partition, with no second
+    write of the rows. Returns the rows committed, or None (nothing moved)
+    when the table's schema differs from the files', so that the caller writes
+    the rows through delta-rs, which names the difference."""
+    import os
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable, Schema
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    files = sorted(stage.glob("part-*.parquet"))
+    if not files:
+        return None
+    # ds as Spark's literal column is typed: a string that is never null.
+    schema = Schema.from_arrow(pq.read_schema(files[0]).append(pa.field("ds", pa.string(), nullable=False)))
+    exists = DeltaTable.is_deltatable(p)
+    if exists:
+        table = DeltaTable(p)
+        if table.metadata().partition_columns != ["ds"] or _fields(table.schema()) != _fields(schema):
+            return None
+        schema = table.schema()
+    folder = Path(p) / f"ds={ds}"
+    folder.mkdir(parents=True, exist_ok=True)
+    actions, rows = [], 0
+    for f in files:
+        n = pq.read_metadata(f).num_rows
+        if n == 0:      # Spark writes a file for an empty partition too
+            continue
+        target = folder / f.name
+        os.replace(f, target)
+        st = target.stat()
+        actions.append(AddAction(f"ds={ds}/{f.name}", st.st_size, {"ds": ds}, int(st.st_mtime * 1000), True,
+                                 f'{{"numRecords":{n}}}'))
+        rows += n
+    if exists:
+        table.create_write_transaction(actions, "overwrite", schema, partition_by=["ds"],
+                                       partition_filters=[("ds", "=", ds)])
+    else:
+        create_table_with_add_actions(p, schema, actions, mode="error", partition_by=["ds"])
+    return rows
 
 
 def _spark_schema(arrow_schema: pa.Schema):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 
 from setlist.storage import TableNotFound
 
@@ -26,6 +30,26 @@ def test_time_travel_and_arrow_reads(spark, lake):
     lake.write(spark.createDataFrame([(5,), (6,)], "id long"), "gold", "x", ds="2026-11-23")
     assert [r["id"] for r in lake.read("gold", "x", version=0).collect()] == [1]
     assert sorted(lake.read_arrow("gold", "x", ds="2026-11-23").column("id").to_pylist()) == [5, 6]
+
+
+def test_a_daily_partition_is_sparks_own_files(spark, lake):
+    """Spark's staged parquet becomes the partition as it is: no ds column in
+    the files (the log gives it), each file's rows in its log entry."""
+    df = spark.createDataFrame([(i, str(i)) for i in range(6)], "id long, v string").repartition(3)
+    assert lake.write(df, "gold", "z", ds="2026-11-23") == 6
+    p = lake.path("gold", "z")
+    metas = [pq.read_metadata(f) for f in sorted(Path(p).glob("ds=2026-11-23/*.parquet"))]
+    assert [m.num_rows for m in metas] == [2, 2, 2]
+    assert [m.schema.names for m in metas] == [["id", "v"]] * 3
+    assert all(b"org.apache.spark.version" in m.metadata for m in metas)
+    assert pa.table(DeltaTable(p).get_add_actions(flatten=True))["num_records"].to_pylist() == [2, 2, 2]
+    assert sorted(lake.read_arrow("gold", "z").to_pylist(), key=lambda r: r["id"])[0] == {
+        "id": 0, "v": "0", "ds": "2026-11-23"}
+    # Types that differ from the table's: the rows go through delta-rs, which names the problem.
+    with pytest.raises(Exception, match="Cannot cast string 'x' to value of Int64"):
+        lake.write(spark.createDataFrame([("x", "a")], "id string, v string"), "gold", "z", ds="2026-11-24")
+    assert lake.partitions("gold", "z") == ["2026-11-23"]
+    assert lake.version("gold", "z") == 0
 
 
 def test_unpartitioned_arrow_write_and_delete(lake):
