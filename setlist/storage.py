@@ -153,8 +153,8 @@ class Lake:
         p = self.path(layer, table)
         if isinstance(df, pa.Table):
             return self._write_arrow(df, p, ds)
-        from pyspark.sql import functions as F
         if self.engine == "delta-spark":
+            from pyspark.sql import functions as F
             if ds is not None:
                 df = df.withColumn("ds", F.lit(ds))
             w = df.write.format("delta").mode("overwrite")
@@ -169,18 +169,18 @@ class Lake:
         # files as they are (``_adopt``); otherwise delta-rs rewrites them into the table.
         stage = Path(self.root) / "_staging" / f"{layer}.{table}.{uuid.uuid4().hex}"
         try:
-            if ds is not None:
-                # Without a ds column: the Delta log gives each file its partition.
-                df.drop("ds").write.mode("overwrite").parquet(str(stage))
-                adopted = _adopt(stage, p, ds)
-                if adopted is not None:
-                    return adopted
-                shutil.rmtree(stage)
-                df = df.withColumn("ds", F.lit(ds))
-            df.write.mode("overwrite").parquet(str(stage))
+            if ds is None:
+                df.write.mode("overwrite").parquet(str(stage))
+                dataset = pads.dataset(str(stage), format="parquet")
+                return self._commit(dataset.scanner().to_reader(), dataset.schema, p, None, rows=dataset.count_rows)
+            # Without a ds column: the Delta log gives each file its partition.
+            df.drop("ds").write.mode("overwrite").parquet(str(stage))
+            adopted = _adopt(stage, p, ds)
+            if adopted is not None:
+                return adopted
             dataset = pads.dataset(str(stage), format="parquet")
-            reader = dataset.scanner().to_reader()
-            return self._commit(reader, dataset.schema, p, ds, rows=lambda: dataset.count_rows())
+            reader = _with_ds(dataset, ds)
+            return self._commit(reader, reader.schema, p, ds, rows=dataset.count_rows)
         finally:
             shutil.rmtree(stage, ignore_errors=True)
 
@@ -232,23 +232,42 @@ def _fields(schema) -> dict:
     return {f.name: (str(f.type), f.nullable) for f in schema.fields}
 
 
+# Staged files smaller than this on average (a small table spread over the
+# shuffle's partitions) are merged by delta-rs into one file instead of adopted.
+ADOPT_MIN_FILE_BYTES = 1 << 20
+
+
+def _with_ds(dataset, ds: str) -> pa.RecordBatchReader:
+    """The staged rows with their ``ds`` appended: a string never null, as Spark's literal column."""
+    schema = dataset.schema.append(pa.field("ds", pa.string(), nullable=False))
+    value = pa.scalar(ds, pa.string())
+    batches = (pa.RecordBatch.from_arrays([*b.columns, pa.repeat(value, b.num_rows)], schema=schema)
+               for b in dataset.to_batches())
+    return pa.RecordBatchReader.from_batches(schema, batches)
+
+
 def _adopt(stage: Path, p: str, ds: str) -> int | None:
     """Commit Spark's staged parquet files as the ``ds`` partition of the Delta
     table at ``p`` as they are: moved into the partition's folder and added to
     the log in one transaction that replaces the partition, with no second
     write of the rows. Returns the rows committed, or None (nothing moved)
-    when the table's schema differs from the files', so that the caller writes
-    the rows through delta-rs, which names the difference."""
+    when the files are too small to keep apart (``ADOPT_MIN_FILE_BYTES``) or
+    the table's schema differs from theirs; the caller then writes the rows
+    through delta-rs, which merges them, or names the difference."""
     import os
     import pyarrow.parquet as pq
     from deltalake import DeltaTable, Schema
     from deltalake.transaction import AddAction, create_table_with_add_actions
 
-    files = sorted(stage.glob("part-*.parquet"))
-    if not files:
+    staged = sorted(stage.glob("part-*.parquet"))
+    if not staged:
+        return None
+    # Spark writes a file for an empty partition too: only files with rows are kept.
+    files = [(f, n) for f in staged if (n := pq.read_metadata(f).num_rows)]
+    if len(files) > 1 and sum(f.stat().st_size for f, _ in files) < ADOPT_MIN_FILE_BYTES * len(files):
         return None
     # ds as Spark's literal column is typed: a string that is never null.
-    schema = Schema.from_arrow(pq.read_schema(files[0]).append(pa.field("ds", pa.string(), nullable=False)))
+    schema = Schema.from_arrow(pq.read_schema(staged[0]).append(pa.field("ds", pa.string(), nullable=False)))
     exists = DeltaTable.is_deltatable(p)
     if exists:
         table = DeltaTable(p)
@@ -257,23 +276,19 @@ def _adopt(stage: Path, p: str, ds: str) -> int | None:
         schema = table.schema()
     folder = Path(p) / f"ds={ds}"
     folder.mkdir(parents=True, exist_ok=True)
-    actions, rows = [], 0
-    for f in files:
-        n = pq.read_metadata(f).num_rows
-        if n == 0:      # Spark writes a file for an empty partition too
-            continue
+    actions = []
+    for f, n in files:
         target = folder / f.name
         os.replace(f, target)
         st = target.stat()
         actions.append(AddAction(f"ds={ds}/{f.name}", st.st_size, {"ds": ds}, int(st.st_mtime * 1000), True,
                                  f'{{"numRecords":{n}}}'))
-        rows += n
     if exists:
         table.create_write_transaction(actions, "overwrite", schema, partition_by=["ds"],
                                        partition_filters=[("ds", "=", ds)])
     else:
         create_table_with_add_actions(p, schema, actions, mode="error", partition_by=["ds"])
-    return rows
+    return sum(n for _, n in files)
 
 
 def _spark_schema(arrow_schema: pa.Schema):

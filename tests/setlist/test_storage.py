@@ -32,9 +32,11 @@ def test_time_travel_and_arrow_reads(spark, lake):
     assert sorted(lake.read_arrow("gold", "x", ds="2026-11-23").column("id").to_pylist()) == [5, 6]
 
 
-def test_a_daily_partition_is_sparks_own_files(spark, lake):
+def test_a_daily_partition_is_sparks_own_files(spark, lake, monkeypatch):
     """Spark's staged parquet becomes the partition as it is: no ds column in
     the files (the log gives it), each file's rows in its log entry."""
+    from setlist import storage
+    monkeypatch.setattr(storage, "ADOPT_MIN_FILE_BYTES", 0)     # these files are tiny
     df = spark.createDataFrame([(i, str(i)) for i in range(6)], "id long, v string").repartition(3)
     assert lake.write(df, "gold", "z", ds="2026-11-23") == 6
     p = lake.path("gold", "z")
@@ -50,6 +52,18 @@ def test_a_daily_partition_is_sparks_own_files(spark, lake):
         lake.write(spark.createDataFrame([("x", "a")], "id string, v string"), "gold", "z", ds="2026-11-24")
     assert lake.partitions("gold", "z") == ["2026-11-23"]
     assert lake.version("gold", "z") == 0
+
+
+def test_small_staged_files_are_merged_into_one(spark, lake):
+    """Files under ADOPT_MIN_FILE_BYTES on average are rewritten by delta-rs as one file."""
+    df = spark.createDataFrame([(i, str(i)) for i in range(6)], "id long, v string").repartition(3)
+    assert lake.write(df, "gold", "small", ds="2026-11-23") == 6
+    p = lake.path("gold", "small")
+    adds = pa.table(DeltaTable(p).get_add_actions(flatten=True))
+    assert adds["num_records"].to_pylist() == [6]
+    meta = pq.read_metadata(Path(p) / adds["path"][0].as_py())
+    assert b"org.apache.spark.version" not in (meta.metadata or {})
+    assert sorted(r["id"] for r in lake.read("gold", "small", ds="2026-11-23").collect()) == [0, 1, 2, 3, 4, 5]
 
 
 def test_unpartitioned_arrow_write_and_delete(lake):
