@@ -169,17 +169,12 @@ class Lake:
         # files as they are (``_adopt``); otherwise delta-rs rewrites them into the table.
         stage = Path(self.root) / "_staging" / f"{layer}.{table}.{uuid.uuid4().hex}"
         try:
-            if ds is None:
-                df.write.mode("overwrite").parquet(str(stage))
-                dataset = pads.dataset(str(stage), format="parquet")
-                return self._commit(dataset.scanner().to_reader(), dataset.schema, p, None, rows=dataset.count_rows)
-            # Without a ds column: the Delta log gives each file its partition.
-            df.drop("ds").write.mode("overwrite").parquet(str(stage))
-            adopted = _adopt(stage, p, ds)
-            if adopted is not None:
+            # A daily table's files hold no ds column: the Delta log gives each file its partition.
+            (df.drop("ds") if ds is not None else df).write.mode("overwrite").parquet(str(stage))
+            if ds is not None and (adopted := _adopt(stage, p, ds)) is not None:
                 return adopted
             dataset = pads.dataset(str(stage), format="parquet")
-            reader = _with_ds(dataset, ds)
+            reader = _with_ds(dataset, ds) if ds is not None else dataset.scanner().to_reader()
             return self._commit(reader, reader.schema, p, ds, rows=dataset.count_rows)
         finally:
             shutil.rmtree(stage, ignore_errors=True)
