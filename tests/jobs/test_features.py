@@ -215,6 +215,22 @@ def test_colistening(spark):
     assert ("t1", "t3") not in short and ("t2", "t3") in short
 
 
+def test_colistening_keeps_each_sessions_first_tracks_by_first_play(spark):
+    # Session A, cut to 3 tracks: t5, t1, t5 again (no new track), then t3 and
+    # t2 in the same minute (the tie goes to the smaller id, t2), then t4: A
+    # keeps t5, t1 and t2. Session B pairs t3 with t4. Rows arrive reversed.
+    t = lambda m: datetime(2026, 11, 23, 10, m)  # noqa: E731
+    rows = [("A", "t5", t(0)), ("A", "t1", t(1)), ("A", "t5", t(2)), ("A", "t3", t(3)), ("A", "t2", t(3)),
+            ("A", "t4", t(4)), ("B", "t3", t(10)), ("B", "t4", t(11))]
+    ev = spark.createDataFrame([("u1", s, tr, "2026-11-23", ts) for s, tr, ts in reversed(rows)],
+                               "user_id string, session_id string, track_id string, ds string, ts timestamp")
+    got = {(r["track_id"], r["neighbour_id"]): (r["co_sessions"], r["score"], r["rank"])
+           for r in features.compute_colistening(ev, *LT, k=5, max_session_tracks=3).collect()}
+    assert got == {("t1", "t2"): (1, 1.0, 1), ("t1", "t5"): (1, 1.0, 2), ("t2", "t1"): (1, 1.0, 1),
+                   ("t2", "t5"): (1, 1.0, 2), ("t5", "t1"): (1, 1.0, 1), ("t5", "t2"): (1, 1.0, 2),
+                   ("t3", "t4"): (1, 1.0, 1), ("t4", "t3"): (1, 1.0, 1)}
+
+
 def _colistening_reference(sessions: dict, k: int) -> dict:
     """Brute force: every pair's cosine over sessions, each track's k best (ties by neighbour id)."""
     n = {}
