@@ -33,6 +33,7 @@ INSTALL_REQUIRES = [
     "numpy>=2.0,<3",
     "pyarrow==26.0.1",
     "scikit-learn>=1.5,<2",
+    "threadpoolctl>=3.1,<4",
     "matplotlib>=3.9,<4",
     "PyYAML>=6,<7",
     "redis>=5,<9",

@@ -20,10 +20,19 @@ from setlist.baselines import Recommender, binarize, item_counts
 
 
 def ease_weights(gram: np.ndarray, lam: float) -> np.ndarray:
-    """B from the Gram matrix XᵀX and λ (float64 throughout)."""
+    """B from the Gram matrix XᵀX and λ (float64 throughout).
+
+    The inverse uses every core even where ``OPENBLAS_NUM_THREADS=1`` keeps
+    Spark's ALS tasks to one BLAS thread each (the README's advice): on MPD's
+    19k-item Gram matrix one thread takes about twice as long."""
+    import os
+
+    from threadpoolctl import threadpool_limits
+
     g = np.array(gram, dtype=np.float64, copy=True)
     g[np.diag_indices_from(g)] += lam
-    p = np.linalg.inv(g)
+    with threadpool_limits(limits=os.cpu_count() or 1, user_api="blas"):
+        p = np.linalg.inv(g)
     b = -p / np.diag(p)[np.newaxis, :]
     b[np.diag_indices_from(b)] = 0.0
     return b
