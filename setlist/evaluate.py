@@ -480,7 +480,7 @@ GRIDS = {
         "als": [{"rank": 128, "reg": g, "alpha": a, "max_iter": 10}
                 for g, a in ((0.05, 1.0), (0.5, 10.0), (0.5, 20.0))],
         "ease": [{"lam": v} for v in (250.0, 500.0, 1000.0)],
-        "colistening": [{"neighbours": v} for v in (50, 100, 200, 400)],
+        "colistening": [{"neighbours": v} for v in (100, 200, 400, 800, 1600)],
     },
     "synthetic": {
         "als": [{"rank": r, "reg": g, "alpha": a, "max_iter": 10}
@@ -498,12 +498,15 @@ GRIDS = {
 # at least this many training users: Last.fm's single-listener artists carry no
 # co-occurrence for EASE; MPD's 190k tracks would need hundreds of GB. On MPD,
 # 5 training playlists keep 19,007 tracks on the validation split (8,981 with
-# 10), which raised EASE's validation NDCG@10 from 0.139 to 0.147 at a dense
-# 19k² float64 inverse (2.9 GB, about 3 min per λ on 2 cores).
+# 10), which raised EASE's validation NDCG@10 from 0.139 to 0.148 at a dense
+# 19k² float64 inverse (2.9 GB, about 3 min per λ on 2 cores). EASE keeps at
+# most the 19,000 most frequent of them (DENSE_MAX_ITEMS): numpy's threaded
+# OpenBLAS 0.3.31 crashed here inverting the full training matrix's larger one.
 # Stacking folds for the reranker (each refits every generator once).
 STACK_FOLDS = {"lastfm": 3, "mpd": 1, "synthetic": 3}
 DENSE_MIN_USERS = {"lastfm": {"ease": 2, "sar": 1}, "mpd": {"ease": 5, "sar": 5},
                    "synthetic": {"ease": 1, "sar": 1}}
+DENSE_MAX_ITEMS = {"lastfm": None, "mpd": 19_000, "synthetic": None}
 
 
 def mean_ndcg(items: np.ndarray, task: Task, k: int = K) -> float:
@@ -621,7 +624,7 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
             "synthetic": lambda: load_synthetic(seed, sample, folds=n_folds, log=log)}[dataset]()
     log(f"split ready in {c.s:.0f} s: {json.dumps(data.split['sizes'])}")
     grids = GRIDS["quick" if quick else dataset]
-    dense = DENSE_MIN_USERS[dataset]
+    dense, max_items = DENSE_MIN_USERS[dataset], DENSE_MAX_ITEMS[dataset]
     valid, test = data.valid, data.test
     rating = np.log1p if data.value == "count" else (lambda v: np.ones_like(v, dtype=np.float32))
 
@@ -638,7 +641,7 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
         makers = {
             "popularity": lambda: Popularity(),
             "als": lambda: _als(spark, seed)(chosen["als"]),
-            "ease": lambda: EASE(min_users=dense["ease"], **chosen["ease"]),
+            "ease": lambda: EASE(min_users=dense["ease"], max_items=max_items, **chosen["ease"]),
             "colistening": lambda: CoListening(**chosen["colistening"]),
         }
         if sar_skip is None:
@@ -711,9 +714,9 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
     log(f"ease: tuning lambda over {[p['lam'] for p in grids['ease']]} (items with >= {dense['ease']} "
         "training users)")
     c = Clock()
-    gram = EASE(min_users=dense["ease"]).gram(valid.train)
+    gram = EASE(min_users=dense["ease"], max_items=max_items).gram(valid.train)
     gram_s = c.s
-    r = tune("ease", grids["ease"], lambda p: EASE(min_users=dense["ease"], **p), valid, log,
+    r = tune("ease", grids["ease"], lambda p: EASE(min_users=dense["ease"], max_items=max_items, **p), valid, log,
              fit=lambda m, p: m.fit(valid.train, gram=gram))
     gram = None     # frees the dense Gram matrix
     tuning["ease"] = {k: r[k] for k in ("params", "valid_ndcg@10", "trials")}
@@ -809,8 +812,9 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
                                                 / max(results[best_name]["ndcg@10"], 1e-12), 4),
                "goal": "reranker NDCG@10 >= 1.15 x the best of sar, ease and als"}
     notes = {
-        "ease": f"dense Gram on items with >= {dense['ease']} training users "
-                f"({tuning['ease']['items']:,} items on the validation split)",
+        "ease": f"dense Gram on items with >= {dense['ease']} training users"
+                + (f", at most the {max_items:,} most frequent" if max_items else "")
+                + f" ({tuning['ease']['items']:,} items on the validation split)",
         "sar": f"recommenders SAR (jaccard, no time decay) on items with >= {dense['sar']} training users; "
                "affinity = " + ("log1p(play count)" if data.value == "count" else "1"),
         "als": f"Spark MLlib implicit ALS, rating log1p(value), seed {seed}",
