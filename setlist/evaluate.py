@@ -474,9 +474,10 @@ GRIDS = {
         "colistening": [{"neighbours": v} for v in (100, 200, 400, 1000, 2000)],
     },
     "mpd": {
-        # Rank 128 (about 4.5 min per fit with OpenBLAS): the point run before
-        # and the two best of a rank-64 search on the same validation split
-        # (reg 0.05–2, alpha 1–40; every value is 1, so confidence = 1 + 0.69·alpha).
+        # Rank 128 (about 3.5 min per fit with OpenBLAS on a quiet machine): the
+        # earlier single point (reg 0.05, alpha 1) and the two best of a rank-64
+        # search on the same validation split (reg 0.05–2, alpha 1–40; every
+        # value is 1, so confidence = 1 + 0.69·alpha).
         "als": [{"rank": 128, "reg": g, "alpha": a, "max_iter": 10}
                 for g, a in ((0.05, 1.0), (0.5, 10.0), (0.5, 20.0))],
         "ease": [{"lam": v} for v in (250.0, 500.0, 1000.0)],
