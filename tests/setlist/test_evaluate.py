@@ -113,6 +113,22 @@ def test_ease_columns_are_the_ridge_regressions():
         assert b[j, j] == 0.0
 
 
+def test_ease_keeps_at_most_max_items_of_the_most_frequent():
+    # Training users per item: [3, 1, 2, 2, 0, 3]. min_users 1 leaves items
+    # 0, 1, 2, 3, 5; max_items 3 keeps the three most frequent, the tie between
+    # items 2 and 3 (2 users each) going to the smaller index.
+    x = sp.csr_matrix(np.array([[1, 0, 1, 1, 0, 1],
+                                [1, 1, 0, 1, 0, 1],
+                                [1, 0, 1, 0, 0, 1]], dtype=np.float32))
+    assert EASE(min_users=1, max_items=3).select_items(x).tolist() == [0, 2, 5]
+    assert EASE(min_users=2, max_items=10).select_items(x).tolist() == [0, 2, 3, 5]
+    assert ev.DENSE_MAX_ITEMS["mpd"] == 19_000
+    model = EASE(lam=1.0, min_users=1, max_items=3).fit(x)
+    assert model.allowed.tolist() == [True, False, True, False, False, True]
+    items, _ = model.recommend(np.array([1]), 3, x)
+    assert items[0, 0] == 2
+
+
 # --- playlist names -----------------------------------------------------------------
 def test_name_tokens_and_scores_by_hand():
     from setlist.baselines.names import PlaylistName, name_tokens
