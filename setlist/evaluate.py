@@ -625,7 +625,11 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
             "synthetic": lambda: load_synthetic(seed, sample, folds=n_folds, log=log)}[dataset]()
     log(f"split ready in {c.s:.0f} s: {json.dumps(data.split['sizes'])}")
     grids = GRIDS["quick" if quick else dataset]
-    dense, max_items = DENSE_MIN_USERS[dataset], DENSE_MAX_ITEMS[dataset]
+    dense = DENSE_MIN_USERS[dataset]
+
+    def ease(**params) -> EASE:
+        """EASE on this dataset's dense items (DENSE_MIN_USERS, DENSE_MAX_ITEMS)."""
+        return EASE(min_users=dense["ease"], max_items=DENSE_MAX_ITEMS[dataset], **params)
     valid, test = data.valid, data.test
     rating = np.log1p if data.value == "count" else (lambda v: np.ones_like(v, dtype=np.float32))
 
@@ -642,7 +646,7 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
         makers = {
             "popularity": lambda: Popularity(),
             "als": lambda: _als(spark, seed)(chosen["als"]),
-            "ease": lambda: EASE(min_users=dense["ease"], max_items=max_items, **chosen["ease"]),
+            "ease": lambda: ease(**chosen["ease"]),
             "colistening": lambda: CoListening(**chosen["colistening"]),
         }
         if sar_skip is None:
@@ -715,9 +719,9 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
     log(f"ease: tuning lambda over {[p['lam'] for p in grids['ease']]} (items with >= {dense['ease']} "
         "training users)")
     c = Clock()
-    gram = EASE(min_users=dense["ease"], max_items=max_items).gram(valid.train)
+    gram = ease().gram(valid.train)
     gram_s = c.s
-    r = tune("ease", grids["ease"], lambda p: EASE(min_users=dense["ease"], max_items=max_items, **p), valid, log,
+    r = tune("ease", grids["ease"], lambda p: ease(**p), valid, log,
              fit=lambda m, p: m.fit(valid.train, gram=gram))
     gram = None     # frees the dense Gram matrix
     tuning["ease"] = {k: r[k] for k in ("params", "valid_ndcg@10", "trials")}
@@ -814,7 +818,7 @@ def run(dataset: str, data_dir: Path | None = None, out: Path | None = None, con
                "goal": "reranker NDCG@10 >= 1.15 x the best of sar, ease and als"}
     notes = {
         "ease": f"dense Gram on items with >= {dense['ease']} training users"
-                + (f", at most the {max_items:,} most frequent" if max_items else "")
+                + (f", at most the {DENSE_MAX_ITEMS[dataset]:,} most frequent" if DENSE_MAX_ITEMS[dataset] else "")
                 + f" ({tuning['ease']['items']:,} items on the validation split)",
         "sar": f"recommenders SAR (jaccard, no time decay) on items with >= {dense['sar']} training users; "
                "affinity = " + ("log1p(play count)" if data.value == "count" else "1"),
