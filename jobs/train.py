@@ -50,6 +50,25 @@ def in_validation(user_id: str, share: float) -> bool:
     return (h % 10_000) < share * 10_000
 
 
+def sample_rank(user_id: str) -> int:
+    """A listener's place in the training sample: a hash of the id, salted
+    apart from the validation split's so the two choices are independent."""
+    return int(hashlib.sha256(f"training-sample:{user_id}".encode()).hexdigest()[:16], 16)
+
+
+def training_listeners(entity: pd.DataFrame, max_listeners: int | None) -> tuple[pd.Index, int]:
+    """The listeners a ranker can learn from (at least one relevant and one
+    non-relevant candidate), at most ``max_listeners`` of them: those with the
+    smallest ``sample_rank``, the same whichever order the rows come in.
+    Returns (the chosen ids, sorted; how many were usable)."""
+    rel = entity.groupby("user_id", sort=True)["relevance"].agg(["max", "min"])
+    usable = rel.index[(rel["max"] > 0) & (rel["min"] == 0)]
+    if max_listeners is None or len(usable) <= max_listeners:
+        return usable, len(usable)
+    ranks = pd.Series([sample_rank(u) for u in usable], index=usable)
+    return ranks.nsmallest(max_listeners).index.sort_values(), len(usable)
+
+
 def feature_columns(frame: pd.DataFrame) -> list[str]:
     """Candidate scores plus every numeric reranker_v1 feature present."""
     from pandas.api.types import is_numeric_dtype
@@ -133,6 +152,14 @@ def training_frame(ctx, anchor: str):
         lab.toPandas(), on=["user_id", "track_id"], how="left", validate="one_to_one")
     lab.unpersist()
     entity["relevance"] = entity["relevance"].fillna(0).astype("int32")
+    # Only the listeners the ranker can learn from go to Feast (tier s: 1.9M of 3.3M candidate rows),
+    # and at most model.max_training_listeners of them, so the weekly job's memory stays bounded.
+    cap = ctx.config.model.max_training_listeners
+    chosen, usable = training_listeners(entity, cap)
+    ctx.stats["training_listeners"] = {"usable": usable, "chosen": len(chosen), "max": cap}
+    ctx.log(f"training listeners: {len(chosen):,} of {usable:,} with a relevant and a non-relevant candidate"
+            + (f" (model.max_training_listeners {cap:,})" if cap is not None and usable > cap else ""))
+    entity = entity[entity["user_id"].isin(chosen)].reset_index(drop=True)
     entity["event_timestamp"] = featurestore.day_end(anchor)
     return featurestore.historical(featurestore.applied_store(ctx.config), entity)
 
@@ -156,14 +183,12 @@ def run(ctx) -> dict:
         ctx.log(msg)
         return {"status": "skipped", "reason": msg, "rows_in": 0, "rows_out": 0, "rows_quarantined": 0}
     ctx.log(f"building the training set: candidates of {anchor}, labels from {_next(anchor)}..{ctx.ds}")
-    frame = training_frame(ctx, anchor)
-    rel_users = frame.groupby("user_id")["relevance"].agg(["max", "min"])
-    usable = rel_users[(rel_users["max"] > 0) & (rel_users["min"] == 0)].index
-    frame = to_groups(frame[frame["user_id"].isin(usable)])
+    frame = to_groups(training_frame(ctx, anchor))
+    usable = ctx.stats["training_listeners"]["usable"]
     is_valid = frame["user_id"].map(lambda u: in_validation(u, m.validation_share))
     train, valid = to_groups(frame[~is_valid]), to_groups(frame[is_valid])
     if train.empty or valid.empty:
-        msg = f"too few listeners with a relevant candidate ({len(usable)}) to train and validate"
+        msg = f"too few listeners with a relevant candidate ({usable}) to train and validate"
         ctx.log(msg)
         return {"status": "skipped", "reason": msg, "rows_in": len(frame), "rows_out": 0, "rows_quarantined": 0}
     features = feature_columns(frame)
@@ -191,6 +216,7 @@ def run(ctx) -> dict:
     by_group = metrics_by_group(ctx, per, ctx.config.policy.min_group_size)
     meta = {"version": version, "features": features, "metrics": metrics, "metrics_by_group": by_group,
             "candidate_recall": ctx.stats.get("candidate_recall"),
+            "training_listeners": ctx.stats["training_listeners"],
             "training_window": {"anchor": anchor, "labels_from": _next(anchor), "labels_to": ctx.ds},
             "params": m.xgb_params, "table_versions": inputs}
     decision = store.save_and_gate(version, validated_booster(model), meta, valid, features,

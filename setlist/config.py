@@ -72,6 +72,7 @@ class ModelConfig:
     xgb_params: dict = field(default_factory=dict)
     promotion_margin: float = 0.0
     validation_share: float = 0.2
+    max_training_listeners: int | None = None
     seed: int = 7
 
 
@@ -204,4 +205,8 @@ def load_config(profile: str | None = None, home: str | os.PathLike | None = Non
     built = {k: _build(cls, cfg.get(k), k) for k, cls in sections.items()}
     if built["storage"].engine not in ("delta-rs", "delta-spark"):
         raise ValueError(f"storage.engine must be delta-rs or delta-spark, got {built['storage'].engine!r}")
+    cap = built["model"].max_training_listeners
+    if cap is not None and (not isinstance(cap, int) or cap < 2):
+        raise ValueError(f"model.max_training_listeners must be null (every usable listener) or an integer of "
+                         f"at least 2 (some to train on, some to validate on), got {cap!r} in {path}")
     return Config(profile=name, home=resolve_home(home), **built)

@@ -95,6 +95,7 @@ def model_card(meta: dict) -> str:
         f"Training rows {m['train_rows']:,} ({m['train_users']:,} listeners), validation rows "
         f"{m['valid_rows']:,} ({m['valid_users']:,} listeners). Metrics by listener group are in the "
         "nightly governance report (`reports/<ds>/governance.html`).",
+        *_sample_lines(meta.get("training_listeners")),
         "",
         "## By listener group (validation NDCG@10; groups under the minimum size are suppressed)",
         *_group_lines(meta.get("metrics_by_group", {})),
@@ -107,10 +108,18 @@ def model_card(meta: dict) -> str:
         "",
         "## Known limits",
         "- Trained on one day of outcomes; listeners with no completed play in the label window are left out.",
-        "- Candidates come from ALS and popularity only: the reranker cannot surface a track neither proposed.",
+        "- The reranker only reorders what the candidate generators proposed (ALS, co-listening, content, "
+        "genre popularity, new releases, popularity): it cannot surface a track none of them proposed.",
         "- Offline NDCG measures agreement with what listeners played next, which playlists themselves influence.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _sample_lines(chosen: dict | None) -> list[str]:
+    if not chosen or chosen["chosen"] == chosen["usable"]:
+        return []
+    return ["", f"Listeners: a hash sample of {chosen['chosen']:,} of the {chosen['usable']:,} with a relevant and "
+                f"a non-relevant candidate (`model.max_training_listeners`: {chosen['max']:,})."]
 
 
 def _group_lines(by_group: dict) -> list[str]:

@@ -30,6 +30,22 @@ def test_validation_split_is_stable_and_close_to_share():
     assert 1800 < len(picked) < 2200
 
 
+def test_training_listeners_are_the_usable_ones_then_a_hash_sample():
+    # a, d, e, f, g have a relevant and a non-relevant candidate; b has no relevant one, c no other.
+    rows = [("a", 1), ("a", 0), ("b", 0), ("b", 0), ("c", 2), ("d", 0), ("d", 2), ("e", 1), ("e", 0),
+            ("f", 0), ("f", 1), ("g", 1), ("g", 0), ("g", 0)]
+    entity = pd.DataFrame(rows, columns=["user_id", "relevance"])
+    chosen, usable = train.training_listeners(entity, None)
+    assert (list(chosen), usable) == (["a", "d", "e", "f", "g"], 5)
+    # sample_rank: g 1.34e18 < f 4.45e18 < a 8.43e18 < e 1.07e19 < d 1.51e19
+    assert train.sample_rank("g") == 1337284672982084248
+    chosen, usable = train.training_listeners(entity, 3)
+    assert (list(chosen), usable) == (["a", "f", "g"], 5)
+    shuffled = entity.sample(frac=1.0, random_state=1)
+    assert list(train.training_listeners(shuffled, 2)[0]) == ["f", "g"]
+    assert list(train.training_listeners(entity, 5)[0]) == ["a", "d", "e", "f", "g"]
+
+
 def test_ndcg_and_recall_by_hand():
     # relevance in score order: [0, 2, 1]; ideal [2, 1, 0]
     dcg = (2 ** 0 - 1) / math.log2(2) + (2 ** 2 - 1) / math.log2(3) + (2 ** 1 - 1) / math.log2(4)

@@ -53,6 +53,17 @@ def test_unknown_profile_and_keys(tmp_path):
         load_config(str(bad), tmp_path)
 
 
+def test_training_listener_cap_is_null_or_at_least_two(tmp_path):
+    assert load_config("local", tmp_path).model.max_training_listeners == 10_000
+    for bad in ("1", "0.5", "-3"):
+        p = tmp_path / "p.yaml"
+        p.write_text(f"model:\n  max_training_listeners: {bad}\n")
+        with pytest.raises(ValueError, match="max_training_listeners must be null"):
+            load_config(str(p), tmp_path)
+    p.write_text("model:\n  max_training_listeners: null\n")
+    assert load_config(str(p), tmp_path).model.max_training_listeners is None
+
+
 def test_spark_conf_adds_profile_jvm_options_to_the_base(tmp_path):
     from setlist.spark import spark_conf
     conf = spark_conf(load_config("local", tmp_path).spark.conf)
