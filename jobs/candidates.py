@@ -152,11 +152,33 @@ def genre_popularity_candidates(genre_affinity, tracks, popularity, k: int, top_
     return _rank(scored, "genre_pop", k)
 
 
+# Within one genre a listener's new-release scores are their genre share times the
+# same freshness (plays + 1) / (age + 1), so a track below its genre's k-th freshness
+# by more than rounding (two roundings of 2^-53 each; the margin is 2^-48) scores
+# below k tracks of that genre for every listener with a positive share, and can
+# never make their top k. Tier m: 53 s for the generator alone with every new
+# release joined to every (listener, genre), against its top k per genre.
+FRESHNESS_MARGIN = 2.0 ** -48
+
+
 def new_release_candidates(genre_affinity, tracks, popularity, k: int, max_age_days: int = 28):
+    """Releases of the last ``max_age_days`` in the listener's genres: genre
+    share × (plays in 7 days + 1) / (age in days + 1)."""
     from pyspark.sql import functions as F
+    from pyspark.sql import Window
     new = (popularity.where((F.col("track_age_days") >= 0) & (F.col("track_age_days") <= max_age_days))
-           .select("track_id", "track_plays_7d", "track_age_days").join(tracks.select("track_id", "genre"), "track_id"))
-    scored = (genre_affinity.select("user_id", "genre", "ug_share_28d").join(F.broadcast(new), "genre")
+           .select("track_id", "track_plays_7d", "track_age_days").join(tracks.select("track_id", "genre"), "track_id")
+           .withColumn("__fresh", (F.col("track_plays_7d") + 1) / (F.col("track_age_days") + 1)))
+    kth = (new.withColumn("__r", F.row_number().over(Window.partitionBy("genre").orderBy(F.desc("__fresh"))))
+           .where(F.col("__r") == k).select("genre", F.col("__fresh").alias("__kth")))
+    cut = (new.join(F.broadcast(kth), "genre", "left")
+           .where(F.col("__kth").isNull() | (F.col("__fresh") * (1 + FRESHNESS_MARGIN) >= F.col("__kth")))
+           .drop("__kth"))
+    aff = genre_affinity.select("user_id", "genre", "ug_share_28d")
+    positive = F.col("ug_share_28d") > 0
+    # A share of 0 or null ties (or nulls) every score of the genre, so those rows see every new release.
+    scored = (aff.where(positive).join(F.broadcast(cut), "genre")
+              .unionByName(aff.where(~positive | F.col("ug_share_28d").isNull()).join(F.broadcast(new), "genre"))
               .withColumn("score", F.col("ug_share_28d") * (F.col("track_plays_7d") + 1)
                           / (F.col("track_age_days") + 1)))
     return _rank(scored, "new", k)

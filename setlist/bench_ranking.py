@@ -4,6 +4,12 @@ Run by hand, never by the tests::
 
     setlist bench ranking --tier s --days 7 --home /tmp/bench-rank-s
     setlist bench ranking --tier xs --days 4 --home /tmp/bench-rank-xs   # a quick smoke run
+    setlist bench ranking --tier m --days 3 --home /tmp/bench-rank-m     # the goal's 50k tracks
+    setlist bench ranking --tier m --days 3 --home /tmp/bench-rank-m --stages train,scoring
+
+``--stages`` measures only the stages listed; the others' outputs must
+already be in the home (e.g. candidates measured once, then training and
+scoring again after a change to them).
 
 What it does, for the last logical date ``ds`` of the generated data and the
 training anchor ``T = ds - model.label_horizon_days``:
@@ -215,20 +221,34 @@ def model_sizes(train, valid, features: list[str], params: dict, seed: int, mode
 
 
 # --- the benchmark ----------------------------------------------------------------
-def run(config, tier: str = "s", seed: int = 0, days: int = 7) -> dict:
-    """Run the ranking benchmark on ``config.home`` and return its figures (see the module docstring)."""
+STAGES = ("candidates", "train", "scoring")
+
+
+def parse_stages(text: str | None) -> tuple[str, ...]:
+    """``"train,scoring"`` -> ("train", "scoring"), in the benchmark's order; None -> every stage."""
+    if text is None:
+        return STAGES
+    asked = {t.strip() for t in text.split(",") if t.strip()}
+    unknown = sorted(asked - set(STAGES))
+    if unknown or not asked:
+        raise ValueError(f"--stages takes a comma list of {', '.join(STAGES)}; got {text!r}")
+    return tuple(st for st in STAGES if st in asked)
+
+
+def run(config, tier: str = "s", seed: int = 0, days: int = 7, stages: str | None = None) -> dict:
+    """Run the ranking benchmark on ``config.home`` and return its figures (see
+    the module docstring). ``stages`` (e.g. ``"train,scoring"``) measures only
+    those; the others' outputs must already be in the home (a stage left out
+    reuses them)."""
     # Feast prints progress on stdout, where the CLI prints the figures as JSON.
     with contextlib.redirect_stdout(sys.stderr):
-        return _ranking(config, tier, seed, days)
+        return _ranking(config, tier, seed, days, parse_stages(stages))
 
 
-def _ranking(config, tier: str, seed: int, days: int) -> dict:
+def _ranking(config, tier: str, seed: int, days: int, stages: tuple[str, ...] = STAGES) -> dict:
     import pandas as pd
 
     from setlist.bench import prepare
-    from setlist.jobs import train as tj
-    from setlist.jobs.playlists import score_frame, scoring_slices
-    from setlist.pipeline import run_stage
     from setlist.spark import get_spark
 
     m = config.model
@@ -244,7 +264,40 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
     lake = _context(config, "bench", ds).lake
     features_s = {d: _ensure_features(config, d) for d in (anchor, ds)}
 
-    # --- candidates
+    candidates = training = scoring = None
+    if "candidates" in stages:
+        candidates = _candidates(config, lake, anchor, ds, cores)
+    elif ds not in lake.partitions("gold", "candidates"):
+        raise ValueError(f"no candidates for {ds} in {config.home}: run the benchmark with the candidates stage "
+                         f"(or `setlist run candidates --ds {ds}`) first")
+    if "train" in stages:
+        training = _training(config, anchor, ds, cores)
+    if "scoring" in stages:
+        scoring = _scoring(config, spark, ds, cores)
+    headline = {}
+    if candidates:
+        headline.update({"candidates_users_per_second": candidates["stage_users"]["per_second"],
+                         "candidates_users_per_second_per_core": candidates["stage_users"]["per_second_per_core"]})
+    if training:
+        headline.update({"training_rows_per_second": training["stage_rows"]["per_second"],
+                         "training_rows_per_second_per_core": training["stage_rows"]["per_second_per_core"]})
+    if scoring:
+        headline.update({"scoring_users_per_second": scoring["users_rate"]["per_second"],
+                         "scoring_users_per_second_per_core": scoring["users_rate"]["per_second_per_core"]})
+    return {
+        "tier": tier, "days": days, "seed": seed, "ds": ds, "stages": list(stages),
+        "cores": cores, "master": config.spark.master,
+        "features_stage_seconds": features_s,
+        "candidates": candidates, "training": training, "scoring": scoring,
+        "headline": headline,
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "goal": GOAL,
+    }
+
+
+def _candidates(config, lake, anchor: str, ds: str, cores: int) -> dict:
+    from setlist.pipeline import run_stage
     if anchor in lake.partitions("gold", "candidates"):
         _say(f"{anchor}: candidates (the training anchor's) present, reused")
         anchor_seconds = None
@@ -267,8 +320,12 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
         "anchor_stage_seconds": anchor_seconds,
     }
     _say(f"candidates: {cand_users:,} users in {stage['seconds']:.1f} s (stage), {compute['seconds']:.1f} s (compute)")
+    return candidates
 
-    # --- training
+
+def _training(config, anchor: str, ds: str, cores: int) -> dict:
+    from setlist.jobs import train as tj
+    from setlist.pipeline import run_stage
     _say(f"train stage for {ds} (anchor {anchor})")
     steps, calls = {}, {}
     with timed(tj, "training_frame", steps, rows=lambda args, out: len(out)), \
@@ -288,14 +345,19 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
         "xgboost_fit_seconds": round(fit_s, 3), "xgboost_train_rows": fit_rows,
         "xgboost_fit_rows": rate(fit_rows, fit_s, cores),
         "metrics": trained.get("metrics"),
+        "listeners": trained.get("training_listeners"),
     }
     _say(f"training: {train_rows:,} rows in {trained['seconds']:.1f} s (stage: retrieval {retrieval_s:.1f} s, "
          f"XGBoost fit of {fit_rows:,} rows {fit_s:.1f} s)")
     (train_df, valid_df, feature_list, params, fit_seed), model = calls.pop("fit")
     training["model_sizes"] = model_sizes(train_df, valid_df, feature_list, params, fit_seed, model)
     del train_df, valid_df, model
+    return training
 
-    # --- scoring: what the playlists stage does (jobs/playlists.py run → scoring_slices, score_frame)
+
+def _scoring(config, spark, ds: str, cores: int) -> dict:
+    """What the playlists stage does (jobs/playlists.py run → scoring_slices, score_frame)."""
+    from setlist.jobs.playlists import score_frame, scoring_slices
     gc.collect()
     pctx = _context(config, "playlists", ds)
     score_retrieval_s = score_s = 0.0
@@ -304,7 +366,8 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
     for fetch_s, (frame, model) in timed_items(scoring_slices(pctx)):
         score_retrieval_s += fetch_s
         if model is None:
-            raise ValueError("no current reranker in the model store after training")
+            raise ValueError(f"no current reranker in {config.models_dir}: run the benchmark with the train stage "
+                             f"(or `setlist run train --ds {ds}`) first")
         feature_names, version = model.features, model.version
         n_users += int(frame["user_id"].nunique())      # a slice holds whole listeners
         n_rows += len(frame)
@@ -313,7 +376,6 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
         score_s += _now() - t0
         del frame
         gc.collect()
-    training["features"] = len(feature_names)
     _say(f"scored {n_rows:,} candidates of {n_users:,} users with model {version}")
     scoring = {
         "users": n_users, "rows": n_rows, "model_version": version,
@@ -321,23 +383,7 @@ def _ranking(config, tier: str, seed: int, days: int) -> dict:
         "rows_rate": rate(n_rows, score_s, cores),
         "feature_retrieval_seconds": round(score_retrieval_s, 3),
         "with_retrieval_users": rate(n_users, score_s + score_retrieval_s, cores),
+        "model_features": len(feature_names),
     }
     _say(f"scoring: {n_users:,} users in {score_s:.1f} s (+ {score_retrieval_s:.1f} s feature retrieval)")
-
-    return {
-        "tier": tier, "days": days, "seed": seed, "ds": ds,
-        "cores": cores, "master": config.spark.master,
-        "features_stage_seconds": features_s,
-        "candidates": candidates, "training": training, "scoring": scoring,
-        "headline": {
-            "candidates_users_per_second": candidates["stage_users"]["per_second"],
-            "candidates_users_per_second_per_core": candidates["stage_users"]["per_second_per_core"],
-            "training_rows_per_second": training["stage_rows"]["per_second"],
-            "training_rows_per_second_per_core": training["stage_rows"]["per_second_per_core"],
-            "scoring_users_per_second": scoring["users_rate"]["per_second"],
-            "scoring_users_per_second_per_core": scoring["users_rate"]["per_second_per_core"],
-        },
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "goal": GOAL,
-    }
+    return scoring

@@ -160,7 +160,12 @@ def cmd_bench(args) -> int:
     import importlib
     cfg = _config(args)
     module = importlib.import_module(BENCHMARKS[args.what])
-    print(json.dumps(module.run(cfg, tier=args.tier, seed=args.seed, days=args.days), indent=2))
+    extra = {}
+    if args.stages is not None:
+        if args.what != "ranking":
+            raise ValueError("--stages applies to `setlist bench ranking` only")
+        extra["stages"] = args.stages
+    print(json.dumps(module.run(cfg, tier=args.tier, seed=args.seed, days=args.days, **extra), indent=2))
     return 0
 
 
@@ -218,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--tier", choices=("xs", "s", "m", "l"), default="s")
     b.add_argument("--days", type=int, default=7)
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--stages", default=None, metavar="LIST",
+                   help="ranking only: a comma list of candidates,train,scoring to measure (default: all); "
+                        "a stage left out reuses what the home already holds")
     _common(b)
     b.set_defaults(func=cmd_bench)
 

@@ -73,6 +73,35 @@ def test_genre_popularity_and_new_releases(spark):
     assert new == [("t2", 0.25 * 21 / 4, 1), ("t3", 0.75 * 1 / 2, 2)]   # t1 is 400 days old
 
 
+def test_new_releases_cut_per_genre_keep_every_listeners_exact_top_k(spark):
+    # Freshness (plays + 1) / (age + 1) from small ranges, so ties cross each genre's k-th place;
+    # shares include 0 and null, whose listeners see every release of the genre.
+    import numpy as np
+    import pandas as pd
+    rng = np.random.default_rng(5)
+    genres = ["pop", "rock", "jazz"]
+    tracks = pd.DataFrame({"track_id": [f"t{i:03d}" for i in range(60)],
+                           "genre": [genres[i % 3] for i in range(60)]})
+    pop = pd.DataFrame({"track_id": tracks["track_id"], "track_plays_7d": rng.integers(0, 4, 60),
+                        "track_age_days": rng.integers(-1, 31, 60)})
+    shares = [0.5, 0.25, 0.0, None, 1.0, 0.125]
+    aff = pd.DataFrame([(f"u{u}", g, shares[(u + j) % len(shares)]) for u in range(12) for j, g in enumerate(genres)
+                        if (u + j) % 4], columns=["user_id", "genre", "ug_share_28d"])
+    k = 5
+    got = (candidates.new_release_candidates(
+        spark.createDataFrame(aff, "user_id string, genre string, ug_share_28d double"),
+        spark.createDataFrame(tracks), spark.createDataFrame(pop), k=k).toPandas()
+        .sort_values(["user_id", "new_rank"]).reset_index(drop=True))
+    new = pop[(pop["track_age_days"] >= 0) & (pop["track_age_days"] <= 28)].merge(tracks, on="track_id")
+    ref = aff.merge(new, on="genre")
+    ref["new_score"] = ref["ug_share_28d"] * (ref["track_plays_7d"] + 1) / (ref["track_age_days"] + 1)
+    ref = ref.sort_values(["user_id", "new_score", "track_id"], ascending=[True, False, True], na_position="last")
+    ref["new_rank"] = ref.groupby("user_id").cumcount() + 1
+    ref = ref[ref["new_rank"] <= k][["user_id", "track_id", "new_score", "new_rank"]].reset_index(drop=True)
+    assert len(ref) == 12 * k and new.groupby("genre").size().min() > 3 * k
+    pd.testing.assert_frame_equal(got[["user_id", "track_id", "new_score", "new_rank"]], ref, check_dtype=False)
+
+
 def test_plays_matrix_uses_log_counts(spark):
     import math
     ev = spark.createDataFrame([("u1", "t1"), ("u1", "t1"), ("u1", "t2")], "user_id string, track_id string")

@@ -21,6 +21,18 @@ def test_rate_per_second_and_per_core():
     assert rate(5, 0.0, 2) == {"per_second": None, "per_second_per_core": None}
 
 
+def test_stages_are_parsed_in_the_benchmarks_order():
+    import pytest
+
+    from setlist.bench_ranking import parse_stages
+    assert parse_stages(None) == ("candidates", "train", "scoring")
+    assert parse_stages("scoring, train") == ("train", "scoring")
+    with pytest.raises(ValueError, match="comma list of candidates, train, scoring; got 'score'"):
+        parse_stages("score")
+    with pytest.raises(ValueError, match="comma list"):
+        parse_stages(" , ")
+
+
 def test_timed_records_the_real_call_and_restores_it():
     import types
 
