@@ -102,6 +102,36 @@ def test_new_releases_cut_per_genre_keep_every_listeners_exact_top_k(spark):
     pd.testing.assert_frame_equal(got[["user_id", "track_id", "new_score", "new_rank"]], ref, check_dtype=False)
 
 
+def test_top_k_scores_best_first_with_ties_to_the_smaller_position():
+    import numpy as np
+    items = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.5, 0.0]], np.float32)
+    users = np.array([[1.0, 0.0],     # scores 1, 0, 1, 1, 0.5: three tie for first
+                      [0.0, 2.0],     # 0, 2, 2, 0, 0
+                      [1.0, 1.0]], np.float32)   # 1, 1, 2, 1, 0.5
+    pos, top = candidates.top_k_scores(users, items, 2)
+    assert pos.tolist() == [[0, 2], [1, 2], [2, 0]]
+    assert top.tolist() == [[1.0, 1.0], [2.0, 2.0], [2.0, 1.0]]
+    pos, top = candidates.top_k_scores(users, items, 9)     # k beyond the catalogue: every item
+    assert pos.tolist() == [[0, 2, 3, 4, 1], [1, 2, 0, 3, 4], [2, 0, 1, 3, 4]]
+
+
+def test_als_top_k_matches_mllibs_recommendations(spark):
+    # The same top 5 per user as MLlib's recommendForUserSubset, with the same scores.
+    import numpy as np
+    from pyspark.sql import functions as F
+    rng = np.random.default_rng(11)
+    rows = sorted({(f"u{u:02d}", f"t{t:02d}") for u, t in zip(rng.integers(0, 30, 400), rng.integers(0, 40, 400))})
+    matrix = candidates.plays_matrix(spark.createDataFrame(rows, "user_id string, track_id string"))
+    model, ui, _ = candidates.als_fit(matrix, rank=4, reg=0.1, alpha=1.0, max_iter=5, seed=3)
+    subset = ui.transform(matrix.select("user_id").distinct()).select(F.col("u").cast("int"))
+    ours = {(r["u"], r["als_rank"]): (r["i"], r["als_score"]) for r in candidates.als_top_k(model, subset, 5).collect()}
+    theirs = {(r["u"], pos + 1): (rec["i"], rec["rating"]) for r in model.recommendForUserSubset(subset, 5).collect()
+              for pos, rec in enumerate(r["recommendations"])}
+    assert len(ours) == 30 * 5 and sorted(ours) == sorted(theirs)
+    assert max(abs(ours[key][1] - theirs[key][1]) for key in ours) < 1e-5
+    assert all(ours[key][0] == theirs[key][0] for key in ours)      # the same items in the same order
+
+
 def test_plays_matrix_uses_log_counts(spark):
     import math
     ev = spark.createDataFrame([("u1", "t1"), ("u1", "t1"), ("u1", "t2")], "user_id string, track_id string")
