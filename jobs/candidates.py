@@ -226,8 +226,7 @@ def genre_popularity_candidates(genre_affinity, tracks, popularity, k: int, top_
 # same freshness (plays + 1) / (age + 1), so a track below its genre's k-th freshness
 # by more than rounding (two roundings of 2^-53 each; the margin is 2^-48) scores
 # below k tracks of that genre for every listener with a positive share, and can
-# never make their top k. Tier m: 53 s for the generator alone with every new
-# release joined to every (listener, genre), against its top k per genre.
+# never make their top k.
 FRESHNESS_MARGIN = 2.0 ** -48
 
 
@@ -246,11 +245,19 @@ def new_release_candidates(genre_affinity, tracks, popularity, k: int, max_age_d
            .drop("__kth"))
     aff = genre_affinity.select("user_id", "genre", "ug_share_28d")
     positive = F.col("ug_share_28d") > 0
+    score = F.col("ug_share_28d") * (F.col("track_plays_7d") + 1) / (F.col("track_age_days") + 1)
+    # And across genres: a listener has k tracks scoring about share × k-th freshness in each
+    # genre with k new releases, so rows below the largest such product (less the margin)
+    # cannot make their top k either; only the rest go to the per-listener sort.
+    floor = (aff.where(positive).join(F.broadcast(kth), "genre")
+             .groupBy("user_id").agg(F.max(F.col("ug_share_28d") * F.col("__kth")).alias("__floor")))
+    kept = (aff.where(positive).join(floor, "user_id", "left").join(F.broadcast(cut), "genre")
+            .withColumn("score", score)
+            .where(F.col("__floor").isNull() | (F.col("score") >= F.col("__floor") * (1 - FRESHNESS_MARGIN)))
+            .drop("__floor"))
     # A share of 0 or null ties (or nulls) every score of the genre, so those rows see every new release.
-    scored = (aff.where(positive).join(F.broadcast(cut), "genre")
-              .unionByName(aff.where(~positive | F.col("ug_share_28d").isNull()).join(F.broadcast(new), "genre"))
-              .withColumn("score", F.col("ug_share_28d") * (F.col("track_plays_7d") + 1)
-                          / (F.col("track_age_days") + 1)))
+    scored = kept.unionByName(aff.where(~positive | F.col("ug_share_28d").isNull()).join(F.broadcast(new), "genre")
+                              .withColumn("score", score))
     return _rank(scored, "new", k)
 
 
