@@ -56,17 +56,23 @@ def sample_rank(user_id: str) -> int:
     return int(hashlib.sha256(f"training-sample:{user_id}".encode()).hexdigest()[:16], 16)
 
 
-def training_listeners(entity: pd.DataFrame, max_listeners: int | None) -> tuple[pd.Index, int]:
-    """The listeners a ranker can learn from (at least one relevant and one
-    non-relevant candidate), at most ``max_listeners`` of them: those with the
-    smallest ``sample_rank``, the same whichever order the rows come in.
-    Returns (the chosen ids, sorted; how many were usable)."""
-    rel = entity.groupby("user_id", sort=True)["relevance"].agg(["max", "min"])
-    usable = rel.index[(rel["max"] > 0) & (rel["min"] == 0)]
-    if max_listeners is None or len(usable) <= max_listeners:
-        return usable, len(usable)
-    ranks = pd.Series([sample_rank(u) for u in usable], index=usable)
-    return ranks.nsmallest(max_listeners).index.sort_values(), len(usable)
+def learnable_listeners(cands, lab) -> list[str]:
+    """The listeners a ranker can learn from: among their candidates at least one
+    relevant and one not (sorted ids; Spark DataFrames of candidates and labels)."""
+    from pyspark.sql import functions as F
+    rel = F.coalesce(F.col("relevance"), F.lit(0))
+    per = (cands.select("user_id", "track_id").join(lab, ["user_id", "track_id"], "left")
+           .groupBy("user_id").agg(F.max(rel).alias("hi"), F.min(rel).alias("lo"))
+           .where((F.col("hi") > 0) & (F.col("lo") == 0)))
+    return sorted(r["user_id"] for r in per.select("user_id").collect())
+
+
+def sample_listeners(user_ids: list[str], max_listeners: int | None) -> list[str]:
+    """At most ``max_listeners`` of ``user_ids``: those with the smallest
+    ``sample_rank``, whatever order they come in (sorted ids)."""
+    if max_listeners is None or len(user_ids) <= max_listeners:
+        return sorted(user_ids)
+    return sorted(sorted(user_ids, key=sample_rank)[:max_listeners])
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -145,21 +151,22 @@ def training_frame(ctx, anchor: str):
     feedback = lake.read("silver", "feedback", ds_range=(ctx.shift(-30), ds))
     lab = labels(events, feedback, _next(anchor), ds).cache()
     ctx.stats["candidate_recall"] = candidate_recall(cands, lab)
-    # The candidates go to the driver anyway (Feast, XGBoost): read straight from their Delta files and
-    # joined there to the labelled pairs (tier s: 3.3M candidates, 0.1M pairs), in 3-4 s against
-    # 11-15 s for the join on Spark and its transfer.
-    entity = lake.read_pandas("gold", "candidates", ds=anchor).drop(columns=["ds", "source"]).merge(
-        lab.toPandas(), on=["user_id", "track_id"], how="left", validate="one_to_one")
+    # Only the listeners the ranker can learn from go to the driver and Feast (tier s: 1.9M of 3.3M
+    # candidate rows), and at most model.max_training_listeners of them, so the weekly job's memory
+    # stays bounded (tier m: 33M candidate rows, which pandas could not hold here).
+    cap = ctx.config.model.max_training_listeners
+    usable = learnable_listeners(cands, lab)
+    chosen = sample_listeners(usable, cap)
+    ctx.stats["training_listeners"] = {"usable": len(usable), "chosen": len(chosen), "max": cap}
+    ctx.log(f"training listeners: {len(chosen):,} of {len(usable):,} with a relevant and a non-relevant candidate"
+            + (f" (model.max_training_listeners {cap:,})" if cap is not None and len(usable) > cap else ""))
+    # Their candidates are read straight from the Delta files and joined to the labelled pairs in
+    # pandas (tier s: 3-4 s against 11-15 s for the join on Spark and its transfer).
+    entity = lake.read_pandas("gold", "candidates", ds=anchor, isin=("user_id", chosen)).drop(
+        columns=["ds", "source"]).merge(lab.toPandas(), on=["user_id", "track_id"], how="left",
+                                        validate="one_to_one")
     lab.unpersist()
     entity["relevance"] = entity["relevance"].fillna(0).astype("int32")
-    # Only the listeners the ranker can learn from go to Feast (tier s: 1.9M of 3.3M candidate rows),
-    # and at most model.max_training_listeners of them, so the weekly job's memory stays bounded.
-    cap = ctx.config.model.max_training_listeners
-    chosen, usable = training_listeners(entity, cap)
-    ctx.stats["training_listeners"] = {"usable": usable, "chosen": len(chosen), "max": cap}
-    ctx.log(f"training listeners: {len(chosen):,} of {usable:,} with a relevant and a non-relevant candidate"
-            + (f" (model.max_training_listeners {cap:,})" if cap is not None and usable > cap else ""))
-    entity = entity[entity["user_id"].isin(chosen)].reset_index(drop=True)
     entity["event_timestamp"] = featurestore.day_end(anchor)
     return featurestore.historical(featurestore.applied_store(ctx.config), entity)
 

@@ -123,11 +123,17 @@ class Lake:
         return df
 
     def read_arrow(self, layer: str, table: str, ds: str | None = None,
-                   version: int | None = None, columns: list[str] | None = None) -> pa.Table:
-        """Small reads straight into Arrow, without Spark (reports, exports)."""
+                   version: int | None = None, columns: list[str] | None = None,
+                   isin: tuple[str, list] | None = None) -> pa.Table:
+        """Small reads straight into Arrow, without Spark (reports, exports).
+        ``isin``: (column, values) keeps only the rows whose column holds one of the values."""
         self._require(layer, table)
         if self.engine == "delta-spark":
             df = self.read(layer, table, ds=ds, version=version)
+            if isin is not None:
+                col, values = isin
+                keep = self.spark.createDataFrame([(v,) for v in values], df.select(col).schema)
+                df = df.join(keep, col, "left_semi")
             if columns:
                 df = df.select(*columns)
             return df.toArrow()
@@ -138,10 +144,13 @@ class Lake:
         fs = pafs.SubTreeFileSystem(p, pafs.LocalFileSystem())
         dataset = dt.to_pyarrow_dataset(filesystem=fs)
         flt = (pads.field("ds") == ds) if ds is not None else None
+        if isin is not None:
+            kept = pads.field(isin[0]).isin(pa.array(list(isin[1]), type=dataset.schema.field(isin[0]).type))
+            flt = kept if flt is None else flt & kept
         return dataset.to_table(columns=columns, filter=flt)
 
-    def read_pandas(self, layer, table, ds=None, version=None, columns=None):
-        return self.read_arrow(layer, table, ds=ds, version=version, columns=columns).to_pandas()
+    def read_pandas(self, layer, table, ds=None, version=None, columns=None, isin=None):
+        return self.read_arrow(layer, table, ds=ds, version=version, columns=columns, isin=isin).to_pandas()
 
     # --- writes --------------------------------------------------------------
     def write(self, df, layer: str, table: str, ds: str | None = None) -> int:

@@ -30,20 +30,26 @@ def test_validation_split_is_stable_and_close_to_share():
     assert 1800 < len(picked) < 2200
 
 
-def test_training_listeners_are_the_usable_ones_then_a_hash_sample():
-    # a, d, e, f, g have a relevant and a non-relevant candidate; b has no relevant one, c no other.
-    rows = [("a", 1), ("a", 0), ("b", 0), ("b", 0), ("c", 2), ("d", 0), ("d", 2), ("e", 1), ("e", 0),
-            ("f", 0), ("f", 1), ("g", 1), ("g", 0), ("g", 0)]
-    entity = pd.DataFrame(rows, columns=["user_id", "relevance"])
-    chosen, usable = train.training_listeners(entity, None)
-    assert (list(chosen), usable) == (["a", "d", "e", "f", "g"], 5)
+def test_learnable_listeners_have_a_relevant_and_a_non_relevant_candidate(spark):
+    # a, d, e, f, g have both; b has no relevant candidate, c no other, h's label is for a non-candidate.
+    cands = [("a", "t1"), ("a", "t2"), ("b", "t1"), ("b", "t2"), ("c", "t1"), ("d", "t1"), ("d", "t2"),
+             ("e", "t1"), ("e", "t2"), ("f", "t1"), ("f", "t2"), ("g", "t1"), ("g", "t2"), ("g", "t3"),
+             ("h", "t1"), ("h", "t2")]
+    lab = [("a", "t1", 1), ("a", "t2", 0), ("b", "t1", 0), ("c", "t1", 2), ("d", "t2", 2), ("e", "t1", 1),
+           ("f", "t2", 1), ("g", "t1", 1), ("h", "t9", 1)]
+    got = train.learnable_listeners(spark.createDataFrame(cands, "user_id string, track_id string"),
+                                    spark.createDataFrame(lab, "user_id string, track_id string, relevance int"))
+    assert got == ["a", "d", "e", "f", "g"]
+
+
+def test_training_listeners_beyond_the_cap_are_a_hash_sample():
     # sample_rank: g 1.34e18 < f 4.45e18 < a 8.43e18 < e 1.07e19 < d 1.51e19
     assert train.sample_rank("g") == 1337284672982084248
-    chosen, usable = train.training_listeners(entity, 3)
-    assert (list(chosen), usable) == (["a", "f", "g"], 5)
-    shuffled = entity.sample(frac=1.0, random_state=1)
-    assert list(train.training_listeners(shuffled, 2)[0]) == ["f", "g"]
-    assert list(train.training_listeners(entity, 5)[0]) == ["a", "d", "e", "f", "g"]
+    users = ["a", "d", "e", "f", "g"]
+    assert train.sample_listeners(users, None) == users
+    assert train.sample_listeners(users, 5) == users
+    assert train.sample_listeners(users, 3) == ["a", "f", "g"]
+    assert train.sample_listeners(["g", "e", "d", "a", "f"], 2) == ["f", "g"]
 
 
 def test_ndcg_and_recall_by_hand():

@@ -30,6 +30,9 @@ def test_time_travel_and_arrow_reads(spark, lake):
     lake.write(spark.createDataFrame([(5,), (6,)], "id long"), "gold", "x", ds="2026-11-23")
     assert [r["id"] for r in lake.read("gold", "x", version=0).collect()] == [1]
     assert sorted(lake.read_arrow("gold", "x", ds="2026-11-23").column("id").to_pylist()) == [5, 6]
+    lake.write(spark.createDataFrame([(7,), (8,)], "id long"), "gold", "x", ds="2026-11-24")
+    assert sorted(lake.read_pandas("gold", "x", ds="2026-11-23", isin=("id", [6, 7, 8]))["id"]) == [6]
+    assert sorted(lake.read_pandas("gold", "x", isin=("id", [6, 7]))["id"]) == [6, 7]
 
 
 def test_a_daily_partition_is_sparks_own_files(spark, lake, monkeypatch):
