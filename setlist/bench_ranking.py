@@ -28,7 +28,8 @@ training anchor ``T = ds - model.label_horizon_days``:
 3. **Training**: the ``train`` stage (``setlist.jobs.train``) for ds, timed:
    labels, point-in-time Feast retrieval of ``reranker_v1``, XGBRanker fit with
    early stopping, model store and promotion gate. Rows = the training set's
-   rows (training and validation listeners). Inside the stage, the Feast
+   rows (training and validation listeners: at most
+   ``model.max_training_listeners`` of the learnable ones, by a hash sample). Inside the stage, the Feast
    retrieval (``training_frame``) and the XGBRanker fit (``fit``) are timed
    apart: the real functions, wrapped by a timer while the stage runs.
    Then **model size** (``training.model_sizes``): on the stage's own training
