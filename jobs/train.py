@@ -9,9 +9,11 @@ Training set, for anchor date T = ds - h (h = model.label_horizon_days):
 * relevance (graded): 0 = not played or only skipped in (T, ds];
   1 = at least one completed play; 2 = completed and liked, saved or added.
 
-Listeners are split by a hash of their id into training and validation; the
-model stops early on validation NDCG@10 and is compared with the ALS order on
-the same validation listeners. The promotion gate makes the new model current
+Only listeners with a relevant and a non-relevant candidate are learnt from,
+at most ``model.max_training_listeners`` of them (a hash sample beyond that),
+and only their candidates go to Feast. They are split by a hash of their id
+into training and validation; the model stops early on validation NDCG@10 and
+is compared with the ALS order on the same validation listeners. The promotion gate makes the new model current
 only if it beats the current one on the same validation set by the configured
 margin.
 """
@@ -19,6 +21,7 @@ margin.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 from pathlib import Path
 
@@ -72,7 +75,7 @@ def sample_listeners(user_ids: list[str], max_listeners: int | None) -> list[str
     ``sample_rank``, whatever order they come in (sorted ids)."""
     if max_listeners is None or len(user_ids) <= max_listeners:
         return sorted(user_ids)
-    return sorted(sorted(user_ids, key=sample_rank)[:max_listeners])
+    return sorted(heapq.nsmallest(max_listeners, user_ids, key=sample_rank))
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
