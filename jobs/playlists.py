@@ -671,48 +671,92 @@ def scoring_slices(ctx):
     model), the model a ``Reranker`` when one is current (each slice then
     holds its lookup row columns), else None.
 
-    The model's Feast features are retrieved point-in-time once for all
-    slices (``featurestore.historical_lookups``) and stay in the model's
-    lookups; a listener's candidates stay in one slice, so slices give the
-    same top candidates per listener as the whole frame, with a fraction of
-    the memory in the driver and in Spark. Features travel as float32:
-    XGBoost scores float32 values anyway.
+    The day's candidates are read once, straight from the Delta files into
+    Arrow with their string columns dictionary-encoded, and the model's
+    numeric features as float32 (XGBoost scores float32 values anyway): about
+    80 bytes per candidate in the driver. Only a slice at a time becomes a
+    pandas frame. The model's Feast features are retrieved point-in-time once
+    for all slices (``featurestore.historical_lookups`` on that table) and
+    stay in the model's lookups; a listener's candidates stay in one slice,
+    so slices give the same top candidates per listener as the whole frame.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
     from setlist import featurestore
     from setlist.models import ModelStore
 
     ds = ctx.ds
     booster, meta = ModelStore(ctx.config.models_dir / "reranker").load()
-    # Straight from the Delta files into pandas: 1.3-2.9 s for tier s' 3.3M rows, 8-18 s through Spark.
-    entity = ctx.lake.read_pandas("gold", "candidates", ds=ds).drop(columns="ds")
-    # By listener through integer codes: 0.5-1.4 s on tier s against 1.3-2.4 s sorting the strings, same frame.
-    codes, _ = pd.factorize(entity["user_id"], sort=True)
-    entity = entity.take(np.argsort(codes, kind="stable")).reset_index(drop=True)
-    bounds = listener_slices(entity["user_id"].to_numpy(), RETRIEVAL_ROWS)
+    table = ctx.lake.read_arrow("gold", "candidates", ds=ds, dictionary=CANDIDATE_KEYS)
+    table = table.drop_columns([c for c in ("ds",) if c in table.column_names])
+    order, bounds = listener_order(table.column("user_id"), RETRIEVAL_ROWS)
     if booster is None:
         for lo, hi in bounds:
-            yield entity.iloc[lo:hi], None
+            yield _slice(table, order[lo:hi]), None
         return
     features = tuple(meta["features"])
-    entity["event_timestamp"] = featurestore.day_end(ds)
+    when = pa.DictionaryArray.from_arrays(pa.array(np.zeros(table.num_rows, dtype=np.int8)),
+                                          pa.array([featurestore.day_end(ds)], pa.timestamp("us", tz="UTC")))
     rows, lookups = [], []
-    for row, values in featurestore.historical_lookups(featurestore.applied_store(ctx.config), entity):
+    keys = table.append_column("event_timestamp", when)
+    for row, values in featurestore.historical_lookups(featurestore.applied_store(ctx.config), keys):
         names = tuple(c for c in values.columns if c in features)
         if names:
-            rows.append(row.astype(np.int32))
+            rows.append(row)
             lookups.append((names, np.ascontiguousarray(values[list(names)].to_numpy(np.float32, na_value=np.nan))))
+    del keys, when
     model = Reranker(raw=bytes(booster.save_raw("json")), features=features, version=meta["version"],
                      lookups=tuple(lookups))
-    missing = [f for f in model.own if f not in entity.columns]
+    missing = [f for f in model.own if f not in table.column_names]
     if missing:
         raise ValueError(f"the reranker {model.version} uses features that are neither candidate columns nor "
                          f"in the Feast FeatureService reranker_v1: {missing}; retrain it or restore them")
-    keep = [*SCORED_BASE, *model.own]
+    table = table.select([*SCORED_BASE, *model.own])
+    for name in model.own:
+        if pa.types.is_floating(table.schema.field(name).type):
+            table = table.set_column(table.schema.get_field_index(name), name,
+                                     pc.cast(table.column(name), pa.float32()))
     for lo, hi in bounds:
-        part = entity.iloc[lo:hi][keep].reset_index(drop=True)
+        picked = order[lo:hi]
+        part = _slice(table, picked)
         for i, row in enumerate(rows):
-            part[lookup_column(i)] = row[lo:hi]
+            part[lookup_column(i)] = row[picked]
         yield part, model
+
+
+# The candidates' string columns, read dictionary-encoded by ``scoring_slices``.
+CANDIDATE_KEYS = ("user_id", "track_id", "artist_id", "genre", "source", "coli_seed_track_id")
+
+
+def listener_order(users, rows: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """(order, bounds): the row order that sorts ``users`` (an Arrow column,
+    plain or dictionary-encoded) by listener id, stable, and ``listener_slices``
+    of that order: (start, end) ranges of at least ``rows`` rows, never
+    splitting a listener."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    users = users.combine_chunks() if isinstance(users, pa.ChunkedArray) else users
+    if not pa.types.is_dictionary(users.type):
+        users = pc.dictionary_encode(users)
+    if users.null_count:
+        raise ValueError("a candidate row has no user_id")
+    # Each dictionary entry's place among the sorted ids, then each row's.
+    place = np.empty(len(users.dictionary), dtype=np.int64)
+    place[pc.sort_indices(users.dictionary).to_numpy()] = np.arange(len(users.dictionary))
+    key = place[users.indices.to_numpy()]
+    order = np.argsort(key, kind="stable")
+    return order, listener_slices(key[order], rows)
+
+
+def _slice(table, rows: np.ndarray) -> pd.DataFrame:
+    """The candidate rows ``rows`` of an Arrow table as pandas, strings decoded."""
+    import pyarrow as pa
+    part = table.take(rows)
+    columns = {}
+    for name in part.column_names:
+        column = part.column(name).combine_chunks()
+        columns[name] = column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+    return pa.table(columns).to_pandas()
 
 
 def listener_slices(users: np.ndarray, rows: int) -> list[tuple[int, int]]:

@@ -125,6 +125,37 @@ def timed_items(items):
         yield _now() - t0, item
 
 
+class PeakMemory:
+    """The driver's resident memory while a block runs (this Python process,
+    where the scoring slices are cut; Spark's JVM is another process): its
+    high-water mark in bytes, sampled every ``every`` seconds from /proc."""
+
+    def __init__(self, every: float = 0.05):
+        import threading
+        self.every, self.peak, self._stop = every, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def resident() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.resident())
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self.peak = self.resident()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.resident())
+
+
 def _context(config, stage: str, ds: str):
     from setlist.context import StageContext
     from setlist.spark import get_spark
@@ -364,19 +395,21 @@ def _scoring(config, spark, ds: str, cores: int) -> dict:
     score_retrieval_s = score_s = 0.0
     n_users = n_rows = 0
     feature_names, version = [], None
-    for fetch_s, (frame, model) in timed_items(scoring_slices(pctx)):
-        score_retrieval_s += fetch_s
-        if model is None:
-            raise ValueError(f"no current reranker in {config.models_dir}: run the benchmark with the train stage "
-                             f"(or `setlist run train --ds {ds}`) first")
-        feature_names, version = model.features, model.version
-        n_users += int(frame["user_id"].nunique())      # a slice holds whole listeners
-        n_rows += len(frame)
-        t0 = _now()
-        score_frame(spark, frame, model).write.format("noop").mode("overwrite").save()
-        score_s += _now() - t0
-        del frame
-        gc.collect()
+    before = PeakMemory.resident()
+    with PeakMemory() as memory:
+        for fetch_s, (frame, model) in timed_items(scoring_slices(pctx)):
+            score_retrieval_s += fetch_s
+            if model is None:
+                raise ValueError(f"no current reranker in {config.models_dir}: run the benchmark with the train "
+                                 f"stage (or `setlist run train --ds {ds}`) first")
+            feature_names, version = model.features, model.version
+            n_users += int(frame["user_id"].nunique())      # a slice holds whole listeners
+            n_rows += len(frame)
+            t0 = _now()
+            score_frame(spark, frame, model).write.format("noop").mode("overwrite").save()
+            score_s += _now() - t0
+            del frame
+            gc.collect()
     _say(f"scored {n_rows:,} candidates of {n_users:,} users with model {version}")
     scoring = {
         "users": n_users, "rows": n_rows, "model_version": version,
@@ -385,6 +418,8 @@ def _scoring(config, spark, ds: str, cores: int) -> dict:
         "feature_retrieval_seconds": round(score_retrieval_s, 3),
         "with_retrieval_users": rate(n_users, score_s + score_retrieval_s, cores),
         "model_features": len(feature_names),
+        "driver_resident_gb": {"before": round(before / 2**30, 2), "peak": round(memory.peak / 2**30, 2)},
     }
-    _say(f"scoring: {n_users:,} users in {score_s:.1f} s (+ {score_retrieval_s:.1f} s feature retrieval)")
+    _say(f"scoring: {n_users:,} users in {score_s:.1f} s (+ {score_retrieval_s:.1f} s feature retrieval); "
+         f"driver resident memory {before / 2**30:.2f} GB before, {memory.peak / 2**30:.2f} GB at its peak")
     return scoring

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 
@@ -114,19 +115,30 @@ def historical_parts(store, entity_df, bounds, service: str = "reranker_v1"):
                          *(values.iloc[row[lo:hi]].reset_index(drop=True) for row, values in retrieved)], axis=1)
 
 
-def historical_lookups(store, entity_df, service: str = "reranker_v1"):
-    """The service's point-in-time features for ``entity_df``'s rows, as
+# Distinct entity rows per Feast call: the point-in-time join's memory grows with
+# them (1.5M (listener, artist) pairs took 0.7 GB beyond the rest in one call).
+RETRIEVAL_CHUNK_ROWS = 1_000_000
+
+
+def historical_lookups(store, entity, service: str = "reranker_v1"):
+    """The service's point-in-time features for ``entity``'s rows, as
     lookups: one (row, values) per group of views sharing join keys, where
     ``values`` (a DataFrame of that group's features) holds one row per
-    distinct (keys, event_timestamp) of ``entity_df`` and ``row[i]`` is the
-    row of ``values`` for ``entity_df``'s row i.
+    distinct (keys, event_timestamp) of ``entity``, in the order they first
+    appear, and ``row[i]`` (int32) is the row of ``values`` for ``entity``'s row i.
+
+    ``entity`` is a pandas DataFrame or an Arrow table; in a table, key and
+    timestamp columns may be dictionary-encoded, as the playlists stage reads
+    them, so millions of candidate rows never become Python strings.
 
     A view's values depend only on its join keys and the timestamp, and the
     candidates repeat each listener, track and artist hundreds of times at
     one timestamp. So Feast joins each group's distinct rows only, a fraction
-    of the frame, with the same point-in-time rules as ``historical``.
+    of the frame, with the same point-in-time rules as ``historical``, at
+    most ``RETRIEVAL_CHUNK_ROWS`` of them per call.
     """
-    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
 
     ts = "event_timestamp"
     by_keys: dict[tuple, list[str]] = {}
@@ -134,20 +146,72 @@ def historical_lookups(store, entity_df, service: str = "reranker_v1"):
         view = store.get_feature_view(projection.name)
         keys = tuple(projection.join_key_map.get(c.name, c.name) for c in view.entity_columns)
         by_keys.setdefault(keys, []).extend(f"{projection.name_to_use()}:{f.name}" for f in projection.features)
+    if not isinstance(entity, pa.Table):
+        used = list(dict.fromkeys(c for keys in by_keys for c in (*keys, ts)))
+        entity = pa.Table.from_pandas(entity[used], preserve_index=False)
     retrieved = []
     for keys, refs in by_keys.items():
         cols = [*keys, ts]
-        group = entity_df.groupby(cols, sort=False, dropna=False).ngroup().to_numpy()
-        _, first = np.unique(group, return_index=True)
-        distinct = entity_df.iloc[first][cols].reset_index(drop=True).assign(_setlist_key=np.arange(len(first)))
-        got = store.get_historical_features(entity_df=distinct, features=refs,
-                                            filter_by_created_timestamp=True).to_df()
-        if len(got) != len(distinct):
-            raise RuntimeError(f"Feast returned {len(got):,} rows for {len(distinct):,} distinct "
-                               f"({', '.join(cols)}): the feature views {refs} hold duplicate keys")
-        retrieved.append((group, got.sort_values("_setlist_key").drop(columns=[*cols, "_setlist_key"])
-                          .reset_index(drop=True)))
+        row, first = group_rows(entity, cols)
+        parts = []
+        for lo in range(0, max(len(first), 1), RETRIEVAL_CHUNK_ROWS):
+            picked = entity.select(cols).take(first[lo:lo + RETRIEVAL_CHUNK_ROWS])
+            distinct = pa.table({c: _decoded(picked.column(c)) for c in cols}).to_pandas()
+            distinct["_setlist_key"] = np.arange(lo, lo + len(distinct))
+            got = store.get_historical_features(entity_df=distinct, features=refs,
+                                                filter_by_created_timestamp=True).to_df()
+            if len(got) != len(distinct):
+                raise RuntimeError(f"Feast returned {len(got):,} rows for {len(distinct):,} distinct "
+                                   f"({', '.join(cols)}): the feature views {refs} hold duplicate keys")
+            parts.append(got.sort_values("_setlist_key").drop(columns=[*cols, "_setlist_key"]))
+        retrieved.append((row, pd.concat(parts, ignore_index=True) if len(parts) > 1
+                          else parts[0].reset_index(drop=True)))
     return retrieved
+
+
+def _decoded(column):
+    """A column's plain values (a dictionary-encoded column decoded)."""
+    import pyarrow as pa
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+
+
+def group_rows(table, cols: list[str]):
+    """Each row's group among the distinct values of ``cols`` in an Arrow
+    table (nulls equal to each other), numbered in the order the groups first
+    appear, and each group's first row: (int32 array of len(table), int64
+    array of the number of groups). Hash-based (Arrow's dictionary encoding),
+    so no column is ever sorted or turned into Python objects."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    code = None
+    for c in cols:
+        column = table.column(c)
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if not pa.types.is_dictionary(column.type):
+            column = pc.dictionary_encode(column)
+        n = len(column.dictionary) + 1
+        idx = pc.fill_null(column.indices, n - 1).to_numpy().astype(np.int64)
+        if code is None:
+            code = idx
+            continue
+        if code.max(initial=0) >= np.iinfo(np.int64).max // n:
+            code = _first_seen(code)     # renumber densely before the product could overflow
+        code = code * n + idx
+    if code is None:
+        raise ValueError("group_rows needs at least one column")
+    row = _first_seen(code)
+    # Numbered by first appearance: a row opens a group exactly when its number exceeds all before it.
+    opens = np.r_[True, row[1:] > np.maximum.accumulate(row)[:-1]] if len(row) else np.zeros(0, bool)
+    return row.astype(np.int32), np.flatnonzero(opens)
+
+
+def _first_seen(code: np.ndarray) -> np.ndarray:
+    """Dense int64 numbers for ``code``'s values, in the order they first appear."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    return pc.dictionary_encode(pa.array(code)).indices.to_numpy().astype(np.int64)
 
 
 def _user_online_views() -> list[str]:

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
@@ -124,9 +125,11 @@ class Lake:
 
     def read_arrow(self, layer: str, table: str, ds: str | None = None,
                    version: int | None = None, columns: list[str] | None = None,
-                   isin: tuple[str, list] | None = None) -> pa.Table:
-        """Small reads straight into Arrow, without Spark (reports, exports).
-        ``isin``: (column, values) keeps only the rows whose column holds one of the values."""
+                   isin: tuple[str, list] | None = None, dictionary: tuple[str, ...] = ()) -> pa.Table:
+        """Reads straight into Arrow, without Spark (reports, exports, the driver's scoring slices).
+        ``isin``: (column, values) keeps only the rows whose column holds one of the values.
+        ``dictionary``: string columns read dictionary-encoded (a 4-byte index per row instead of
+        the string; one dictionary per column), for tables of many rows with repeated keys."""
         self._require(layer, table)
         if self.engine == "delta-spark":
             df = self.read(layer, table, ds=ds, version=version)
@@ -136,18 +139,20 @@ class Lake:
                 df = df.join(keep, col, "left_semi")
             if columns:
                 df = df.select(*columns)
-            return df.toArrow()
+            return _dictionary_encoded(df.toArrow(), dictionary)
         from deltalake import DeltaTable
         p = self.path(layer, table)
         dt = DeltaTable(p, version=version) if version is not None else DeltaTable(p)
         # A sub-tree filesystem avoids delta-rs' abort-at-exit with the default one.
         fs = pafs.SubTreeFileSystem(p, pafs.LocalFileSystem())
-        dataset = dt.to_pyarrow_dataset(filesystem=fs)
+        options = pads.ParquetReadOptions(dictionary_columns=set(dictionary)) if dictionary else None
+        dataset = dt.to_pyarrow_dataset(filesystem=fs, parquet_read_options=options)
         flt = (pads.field("ds") == ds) if ds is not None else None
         if isin is not None:
-            kept = pads.field(isin[0]).isin(pa.array(list(isin[1]), type=dataset.schema.field(isin[0]).type))
+            field = dataset.schema.field(isin[0]).type
+            kept = pads.field(isin[0]).isin(pa.array(list(isin[1]), type=getattr(field, "value_type", field)))
             flt = kept if flt is None else flt & kept
-        return dataset.to_table(columns=columns, filter=flt)
+        return _dictionary_encoded(dataset.to_table(columns=columns, filter=flt), dictionary)
 
     def read_pandas(self, layer, table, ds=None, version=None, columns=None, isin=None):
         return self.read_arrow(layer, table, ds=ds, version=version, columns=columns, isin=isin).to_pandas()
@@ -248,6 +253,19 @@ def _with_ds(dataset, ds: str) -> pa.RecordBatchReader:
     batches = (pa.RecordBatch.from_arrays([*b.columns, pa.repeat(value, b.num_rows)], schema=schema)
                for b in dataset.to_batches())
     return pa.RecordBatchReader.from_batches(schema, batches)
+
+
+def _dictionary_encoded(table: pa.Table, names) -> pa.Table:
+    """``table`` with the columns ``names`` dictionary-encoded, one dictionary
+    per column (the Parquet reader gives each row group its own)."""
+    for name in names:
+        if name not in table.column_names:
+            continue
+        i = table.schema.get_field_index(name)
+        column = table.column(i)
+        column = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+        table = table.set_column(i, name, column.combine_chunks())
+    return table
 
 
 def _adopt(stage: Path, p: str, ds: str) -> int | None:

@@ -193,7 +193,7 @@ def test_historical_retrieval_is_point_in_time_correct(feast_home, timeline):
                 assert source[3] <= t, f"value created at {source[3]}, after {t}"
 
 
-def test_retrieval_by_distinct_keys_equals_one_retrieval_of_every_row(feast_home):
+def test_retrieval_by_distinct_keys_equals_one_retrieval_of_every_row(feast_home, monkeypatch):
     """``featurestore.historical`` retrieves each group of views once per distinct
     (join keys, timestamp): the same values as Feast over every entity row, in
     the entity frame's order, repeated keys and a key without rows included."""
@@ -255,3 +255,28 @@ def test_retrieval_by_distinct_keys_equals_one_retrieval_of_every_row(feast_home
     assert values(users["pit_user_plays"]) == [10, 20, 11, None]
     assert pair_rows.tolist() == [0, 1, 2, 0, 3, 4, 5, 6]
     assert values(pairs["pit_pair_plays"]) == [100, 300, 200, 101, None, 200, None]
+    # Retrieved a few distinct rows per Feast call: the same lookups.
+    from setlist import featurestore
+    monkeypatch.setattr(featurestore, "RETRIEVAL_CHUNK_ROWS", 2)
+    (user_rows, users), (pair_rows, pairs) = historical_lookups(store, entity, "pit_both")
+    assert user_rows.tolist() == [0, 1, 0, 0, 2, 3, 2, 1]
+    assert values(users["pit_user_plays"]) == [10, 20, 11, None]
+    assert users.index.tolist() == [0, 1, 2, 3]
+    assert values(pairs["pit_pair_plays"]) == [100, 300, 200, 101, None, 200, None]
+
+
+def test_group_rows_number_distinct_keys_in_order_of_first_appearance():
+    from setlist.featurestore import group_rows
+    when = pa.DictionaryArray.from_arrays(pa.array([0, 0, 1, 0, 1, 0], pa.int8()),
+                                          pa.array([hours(24), hours(44)], pa.timestamp("us", tz="UTC")))
+    table = pa.table({"user_id": pa.chunked_array([pa.array(["u2", "u1"]).dictionary_encode(),
+                                                   pa.array(["u2", "u1", "u2", "u1"]).dictionary_encode()]),
+                      "genre": pa.array(["pop", None, "pop", None, "pop", "rock"]),
+                      "event_timestamp": when})
+    row, first = group_rows(table, ["user_id"])
+    assert row.dtype == "int32" and row.tolist() == [0, 1, 0, 1, 0, 1] and first.tolist() == [0, 1]
+    row, first = group_rows(table, ["user_id", "genre", "event_timestamp"])
+    # (u2, pop, 24) (u1, -, 24) (u2, pop, 44) (u1, -, 24) (u2, pop, 44) (u1, rock, 24): nulls group together
+    assert row.tolist() == [0, 1, 2, 1, 2, 3] and first.tolist() == [0, 1, 2, 5]
+    row, first = group_rows(table.slice(0, 0), ["user_id", "genre"])
+    assert row.tolist() == [] and first.tolist() == []

@@ -307,6 +307,33 @@ def test_scoring_slices_never_split_a_listener():
     assert playlists.listener_slices(np.array([]), 5) == [(0, 0)]
 
 
+def test_listener_order_sorts_by_id_stably_and_slices_whole_listeners():
+    import pyarrow as pa
+    users = pa.chunked_array([["c", "a", "b", "a"], ["c", "b", "a", "d", "b", "a", "a"]])
+    order, bounds = playlists.listener_order(users, 3)
+    assert order.tolist() == [1, 3, 6, 9, 10, 2, 5, 8, 0, 4, 7]      # a a a a a, b b b, c c, d
+    assert bounds == [(0, 5), (5, 8), (8, 11)]
+    # The same from the dictionary-encoded column the scoring slices read.
+    encoded = pa.chunked_array([pa.array(["c", "a", "b", "a"]).dictionary_encode(),
+                                pa.array(["c", "b", "a", "d", "b", "a", "a"]).dictionary_encode()])
+    again, bounds_again = playlists.listener_order(encoded, 3)
+    assert again.tolist() == order.tolist() and bounds_again == bounds
+    with pytest.raises(ValueError, match="a candidate row has no user_id"):
+        playlists.listener_order(pa.chunked_array([["a", None]]), 3)
+
+
+def test_a_slice_of_the_arrow_candidates_decodes_its_strings():
+    import pyarrow as pa
+    table = pa.table({"user_id": pa.array(["u2", "u1", "u2"]).dictionary_encode(),
+                      "genre": pa.array(["pop", None, "rock"]).dictionary_encode(),
+                      "als_score": pa.array([0.5, None, 0.25], pa.float32())})
+    part = playlists._slice(table, np.array([2, 0, 1]))
+    assert part["user_id"].tolist() == ["u2", "u2", "u1"]
+    assert part["genre"].tolist() == ["rock", "pop", None]
+    assert part["als_score"].dtype == np.float32
+    assert part["als_score"].tolist()[:2] == [0.25, 0.5] and np.isnan(part["als_score"].iloc[2])
+
+
 def test_a_batch_keeps_each_listeners_best_rows_with_ties_by_track():
     import pyarrow as pa
     table = pa.table({"user_id": ["u2", "u1", "u1", "u1", "u1", "u2"],

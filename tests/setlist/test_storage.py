@@ -35,6 +35,24 @@ def test_time_travel_and_arrow_reads(spark, lake):
     assert sorted(lake.read_pandas("gold", "x", isin=("id", [6, 7]))["id"]) == [6, 7]
 
 
+def test_string_columns_read_dictionary_encoded(spark, lake):
+    rows = [("u1", "t1", 1.0), ("u2", "t1", 2.0), ("u1", None, 3.0)]
+    df = spark.createDataFrame(rows, "user_id string, track_id string, score double").repartition(2)
+    lake.write(df, "gold", "d", ds="2026-11-23")
+    plain = lake.read_arrow("gold", "d", ds="2026-11-23", columns=["user_id", "track_id", "score"])
+    encoded = lake.read_arrow("gold", "d", ds="2026-11-23", columns=["user_id", "track_id", "score"],
+                              dictionary=("user_id", "track_id"))
+    assert encoded.schema.field("user_id").type == pa.dictionary(pa.int32(), pa.string())
+    assert encoded.schema.field("track_id").type == pa.dictionary(pa.int32(), pa.string())
+    assert encoded.schema.field("score").type == pa.float64()
+    # One dictionary per column, whatever the files, and the same rows in the same order.
+    assert encoded.column("user_id").num_chunks == 1
+    assert sorted(encoded.column("user_id").chunk(0).dictionary.to_pylist()) == ["u1", "u2"]
+    assert sorted(encoded.column("track_id").chunk(0).dictionary.to_pylist()) == ["t1"]
+    assert encoded.to_pylist() == plain.to_pylist()
+    assert sorted(r["score"] for r in encoded.to_pylist() if r["track_id"] is None) == [3.0]
+
+
 def test_a_daily_partition_is_sparks_own_files(spark, lake, monkeypatch):
     """Spark's staged parquet becomes the partition as it is: no ds column in
     the files (the log gives it), each file's rows in its log entry."""
