@@ -62,7 +62,7 @@ setup(
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7"],
+        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "pyflakes>=3.2,<4"],
     },
     entry_points={"console_scripts": ["setlist=setlist.cli:main"]},
 )

@@ -23,7 +23,6 @@ values.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 

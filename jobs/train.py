@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -180,7 +178,6 @@ def _next(ds: str) -> str:
 
 
 def run(ctx) -> dict:
-    import xgboost as xgb
     from setlist.governance.ranking import per_user
     from setlist.models import ModelStore
 

@@ -63,7 +63,6 @@ def demo(spark, tmp_path_factory):
 
 def snapshot(lake) -> dict:
     """Every table's content as sorted records, for comparing runs."""
-    import pandas as pd
     out = {}
     for layer, table in lake.tables():
         df = lake.read_pandas(layer, table)
