@@ -683,18 +683,29 @@ def scoring_slices(ctx):
     import pyarrow as pa
     import pyarrow.compute as pc
     from setlist import featurestore
+    from setlist.contracts import columns
+    from setlist.features.repo import ENTITIES
     from setlist.models import ModelStore
 
     ds = ctx.ds
     booster, meta = ModelStore(ctx.config.models_dir / "reranker").load()
-    table = ctx.lake.read_arrow("gold", "candidates", ds=ds, dictionary=CANDIDATE_KEYS)
-    table = table.drop_columns([c for c in ("ds",) if c in table.column_names])
-    order, bounds = listener_order(table.column("user_id"), RETRIEVAL_ROWS)
     if booster is None:
+        table = ctx.lake.read_arrow("gold", "candidates", ds=ds, dictionary=CANDIDATE_KEYS).drop_columns("ds")
+        order, bounds = listener_order(table.column("user_id"), RETRIEVAL_ROWS)
         for lo, hi in bounds:
             yield _slice(table, order[lo:hi]), None
         return
     features = tuple(meta["features"])
+    # Only what scoring reads: the slices' columns, Feast's join keys and the model's candidate features.
+    present = [c for c, _ in columns("gold", "candidates")]
+    wanted = {*SCORED_BASE, *(key for key, _ in ENTITIES.values()), *features}
+    table = ctx.lake.read_arrow("gold", "candidates", ds=ds, columns=[c for c in present if c in wanted],
+                                dictionary=CANDIDATE_KEYS)
+    for name in features:
+        if name in table.column_names and pa.types.is_floating(table.schema.field(name).type):
+            table = table.set_column(table.schema.get_field_index(name), name,
+                                     pc.cast(table.column(name), pa.float32()))
+    order, bounds = listener_order(table.column("user_id"), RETRIEVAL_ROWS)
     when = pa.DictionaryArray.from_arrays(pa.array(np.zeros(table.num_rows, dtype=np.int8)),
                                           pa.array([featurestore.day_end(ds)], pa.timestamp("us", tz="UTC")))
     rows, lookups = [], []
@@ -712,10 +723,6 @@ def scoring_slices(ctx):
         raise ValueError(f"the reranker {model.version} uses features that are neither candidate columns nor "
                          f"in the Feast FeatureService reranker_v1: {missing}; retrain it or restore them")
     table = table.select([*SCORED_BASE, *model.own])
-    for name in model.own:
-        if pa.types.is_floating(table.schema.field(name).type):
-            table = table.set_column(table.schema.get_field_index(name), name,
-                                     pc.cast(table.column(name), pa.float32()))
     for lo, hi in bounds:
         picked = order[lo:hi]
         part = _slice(table, picked)
@@ -745,6 +752,7 @@ def listener_order(users, rows: int) -> tuple[np.ndarray, list[tuple[int, int]]]
     place[pc.sort_indices(users.dictionary).to_numpy()] = np.arange(len(users.dictionary))
     key = place[users.indices.to_numpy()]
     order = np.argsort(key, kind="stable")
+    order = order.astype(np.int32) if len(order) < 2**31 else order
     return order, listener_slices(key[order], rows)
 
 

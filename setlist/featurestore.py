@@ -197,21 +197,24 @@ def group_rows(table, cols: list[str]):
             code = idx
             continue
         if code.max(initial=0) >= np.iinfo(np.int64).max // n:
-            code = _first_seen(code)     # renumber densely before the product could overflow
-        code = code * n + idx
+            code = _first_seen(code).astype(np.int64)     # renumber densely before the product could overflow
+        code *= n
+        code += idx
     if code is None:
         raise ValueError("group_rows needs at least one column")
+    del idx
     row = _first_seen(code)
+    del code
     # Numbered by first appearance: a row opens a group exactly when its number exceeds all before it.
     opens = np.r_[True, row[1:] > np.maximum.accumulate(row)[:-1]] if len(row) else np.zeros(0, bool)
-    return row.astype(np.int32), np.flatnonzero(opens)
+    return row, np.flatnonzero(opens)
 
 
 def _first_seen(code: np.ndarray) -> np.ndarray:
-    """Dense int64 numbers for ``code``'s values, in the order they first appear."""
+    """Dense int32 numbers for ``code``'s values, in the order they first appear."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    return pc.dictionary_encode(pa.array(code)).indices.to_numpy().astype(np.int64)
+    return pc.dictionary_encode(pa.array(code)).indices.to_numpy()
 
 
 def _user_online_views() -> list[str]:
