@@ -179,9 +179,9 @@ def _decoded(column):
 def group_rows(table, cols: list[str]):
     """Each row's group among the distinct values of ``cols`` in an Arrow
     table (nulls equal to each other), numbered in the order the groups first
-    appear, and each group's first row: (int32 array of len(table), int64
-    array of the number of groups). Hash-based (Arrow's dictionary encoding),
-    so no column is ever sorted or turned into Python objects."""
+    appear, and each group's first row: (int32 array, one number per row;
+    int64 array, one row index per group). Hash-based (Arrow's dictionary
+    encoding), so no column is ever sorted or turned into Python objects."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
