@@ -761,12 +761,9 @@ def listener_order(users, rows: int) -> tuple[np.ndarray, list[tuple[int, int]]]
 def _slice(table, rows: np.ndarray) -> pd.DataFrame:
     """The candidate rows ``rows`` of an Arrow table as pandas, strings decoded."""
     import pyarrow as pa
+    from setlist.storage import decoded
     part = table.take(rows)
-    columns = {}
-    for name in part.column_names:
-        column = part.column(name).combine_chunks()
-        columns[name] = column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
-    return pa.table(columns).to_pandas()
+    return pa.table({name: decoded(part.column(name)) for name in part.column_names}).to_pandas()
 
 
 def listener_slices(users: np.ndarray, rows: int) -> list[tuple[int, int]]:

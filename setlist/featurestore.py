@@ -140,6 +140,8 @@ def historical_lookups(store, entity, service: str = "reranker_v1"):
     import pandas as pd
     import pyarrow as pa
 
+    from setlist.storage import decoded
+
     ts = "event_timestamp"
     by_keys: dict[tuple, list[str]] = {}
     for projection in store.get_feature_service(service).feature_view_projections:
@@ -156,7 +158,7 @@ def historical_lookups(store, entity, service: str = "reranker_v1"):
         parts = []
         for lo in range(0, max(len(first), 1), RETRIEVAL_CHUNK_ROWS):
             picked = entity.select(cols).take(first[lo:lo + RETRIEVAL_CHUNK_ROWS])
-            distinct = pa.table({c: _decoded(picked.column(c)) for c in cols}).to_pandas()
+            distinct = pa.table({c: decoded(picked.column(c)) for c in cols}).to_pandas()
             distinct["_setlist_key"] = np.arange(lo, lo + len(distinct))
             got = store.get_historical_features(entity_df=distinct, features=refs,
                                                 filter_by_created_timestamp=True).to_df()
@@ -167,13 +169,6 @@ def historical_lookups(store, entity, service: str = "reranker_v1"):
         retrieved.append((row, pd.concat(parts, ignore_index=True) if len(parts) > 1
                           else parts[0].reset_index(drop=True)))
     return retrieved
-
-
-def _decoded(column):
-    """A column's plain values (a dictionary-encoded column decoded)."""
-    import pyarrow as pa
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
 
 
 def group_rows(table, cols: list[str]):

@@ -268,6 +268,12 @@ def _dictionary_encoded(table: pa.Table, names) -> pa.Table:
     return table
 
 
+def decoded(column):
+    """An Arrow column's plain values as one array (a dictionary-encoded column decoded)."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+
+
 def _adopt(stage: Path, p: str, ds: str) -> int | None:
     """Commit Spark's staged parquet files as the ``ds`` partition of the Delta
     table at ``p`` as they are: moved into the partition's folder and added to
