@@ -161,15 +161,32 @@ def als_candidates(matrix, users, k: int, rank: int, reg: float, alpha: float,
 SEED_BITS = 29
 
 
-def colistening_candidates(recent, neighbours, k: int):
+# Rows of the seeds x neighbours join per task of the co-listening generator.
+# Its sum per (listener, track) barely reduces them (tier m: 106M rows, 65M
+# sums), so a task's hash map grows with its rows. Spread over the 8 shuffle
+# partitions, which adaptive execution coalesces further, the generator alone
+# took 93-101 s on tier m; over 32 tasks 63-66 s, over 128 tasks 55-58 s.
+COLI_ROWS_PER_TASK = 1_000_000
+
+
+def colistening_partitions(seed_rows: int, neighbours: int, floor: int) -> int:
+    """Tasks for ``colistening_candidates``: about ``COLI_ROWS_PER_TASK`` joined
+    rows each for ``seed_rows`` (listener, seed) rows of ``neighbours``
+    neighbours, and never fewer than ``floor``."""
+    return max(int(floor), -(-int(seed_rows) * int(neighbours) // COLI_ROWS_PER_TASK))
+
+
+def colistening_candidates(recent, neighbours, k: int, partitions: int | None = None):
     """``recent``: (user_id, track_id) played lately; ``neighbours``: gold.track_colistening.
 
-    The seeds are spread by listener once, so the sum per (listener, track)
-    and the top k per listener need no further shuffle."""
+    The seeds are spread by listener once, over ``partitions`` tasks
+    (``colistening_partitions``; None: the shuffle default), so the sum per
+    (listener, track) and the top k per listener need no further shuffle."""
     from pyspark.sql import functions as F
     from pyspark.sql import Window
     from setlist.jobs.features import DECIMALS
-    seeds = recent.select("user_id", F.col("track_id").alias("seed")).repartition("user_id").distinct()
+    seeds = recent.select("user_id", F.col("track_id").alias("seed"))
+    seeds = (seeds.repartition(partitions, "user_id") if partitions else seeds.repartition("user_id")).distinct()
     numbers = (neighbours.select(F.col("track_id").alias("seed")).distinct()
                .withColumn("seed_no", F.row_number().over(Window.orderBy("seed")).cast("long")))
     scaled = F.round(F.col("score") * 10 ** DECIMALS).cast("long")
@@ -308,11 +325,15 @@ def generators(ctx) -> tuple[dict, dict]:
     popularity = lake.read("gold", "track_popularity", ds=ds).cache()
     genre_aff = lake.read("gold", "user_genre_affinity", ds=ds).cache()
     matrix = plays_matrix(events).cache()
-    ctx.log(f"ALS on {matrix.count():,} (user, track) pairs, rank {m.als_rank}")
+    pairs = matrix.count()
+    ctx.log(f"ALS on {pairs:,} (user, track) pairs, rank {m.als_rank}")
+    # The window's (listener, track) pairs bound the recent ones that seed co-listening.
+    coli_tasks = colistening_partitions(pairs, ctx.config.pipeline.colistening_k,
+                                        int(ctx.spark.conf.get("spark.sql.shuffle.partitions")))
     recent = events.where(F.col("ds") >= ctx.shift(-(ctx.config.pipeline.short_window_days - 1)))
     generated = {
         "als": als_candidates(matrix, users, k, m.als_rank, m.als_reg, m.als_alpha, m.als_max_iter, m.seed),
-        "coli": colistening_candidates(recent, lake.read("gold", "track_colistening", ds=ds), k),
+        "coli": colistening_candidates(recent, lake.read("gold", "track_colistening", ds=ds), k, coli_tasks),
         "content": content_candidates(lake.read("gold", "user_profile_long", ds=ds), tracks, popularity, k),
         "genre_pop": genre_popularity_candidates(genre_aff, tracks, popularity, k),
         "new": new_release_candidates(genre_aff, tracks, popularity, k),

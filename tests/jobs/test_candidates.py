@@ -148,6 +148,28 @@ def test_colistening_seed_ties_go_to_the_largest_seed_id(spark):
                    ("u2", "t2", 0.1, 2, "t1"), ("u2", "t3", 0.4, 1, "t1")]
 
 
+def test_colistening_spreads_its_join_over_tasks_of_about_a_million_rows():
+    assert candidates.COLI_ROWS_PER_TASK == 1_000_000
+    # tier m: 5.3M (listener, track) pairs x 20 neighbours = 106.5M joined rows
+    assert candidates.colistening_partitions(5_323_918, 20, 8) == 107
+    assert candidates.colistening_partitions(50_000, 20, 8) == 8      # never below the shuffle default
+    assert candidates.colistening_partitions(450_001, 20, 8) == 10    # rounded up
+    assert candidates.colistening_partitions(0, 20, 8) == 8
+
+
+def test_colistening_gives_the_same_rows_over_any_number_of_tasks(spark):
+    recent = spark.createDataFrame([(f"u{u}", f"t{(u * 7 + i) % 13}") for u in range(30) for i in range(4)],
+                                   "user_id string, track_id string")
+    nb = spark.createDataFrame([(f"t{a}", f"t{b}", round(1.0 / (1 + abs(a - b) + (a * b) % 5), 6))
+                                for a in range(13) for b in range(13) if a != b],
+                               "track_id string, neighbour_id string, score double")
+    one = candidates.colistening_candidates(recent, nb, k=6, partitions=1)
+    assert one.count() == 180
+    for tasks in (3, 17):
+        assertDataFrameEqual(candidates.colistening_candidates(recent, nb, k=6, partitions=tasks), one)
+    assertDataFrameEqual(candidates.colistening_candidates(recent, nb, k=6), one)
+
+
 def test_colistening_rejects_a_score_it_cannot_pack(spark):
     import pytest
     recent = spark.createDataFrame([("u1", "t1")], "user_id string, track_id string")
