@@ -677,10 +677,11 @@ def scoring_slices(ctx):
     float32 values anyway). About 100 bytes per candidate stay in the driver,
     the lookups' row numbers included (tier m: 6.7 GB at the peak for 32.9M
     candidates, against 19.4 GB as pandas frames). Only a slice at a time
-    becomes a pandas frame. The model's Feast features are retrieved point-in-time once
-    for all slices (``featurestore.historical_lookups`` on that table) and
-    stay in the model's lookups; a listener's candidates stay in one slice,
-    so slices give the same top candidates per listener as the whole frame.
+    becomes a pandas frame. The model's Feast features are retrieved
+    point-in-time once for all slices (``featurestore.historical_lookups`` on
+    that table) and stay in the model's lookups; a listener's candidates stay
+    in one slice, so slices give the same top candidates per listener as the
+    whole frame.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
