@@ -595,12 +595,6 @@ def load_inputs(ctx) -> Inputs:
               .withColumnRenamed("track_id", "__id")
               .join(F.broadcast(cat), "__id", "left").drop("__id"))
     events = keyed(events, keys, {"user_id": "users"}).cache()
-    # Filled now, so that plans see their real size: before, Spark estimates a
-    # join's output as the product of its sides' sizes (17 GB for the listeners
-    # on tier m, 0.7 MB once cached) and the user-level tables' semi joins
-    # shuffled and sorted every event instead of broadcasting the listeners.
-    users.count()
-    tracks.count()
     return Inputs(events, tracks, users, keys)
 
 

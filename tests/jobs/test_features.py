@@ -296,22 +296,3 @@ def test_keys_follow_id_order_and_round_trip(spark):
     assert sorted(tuple(r) for r in features.decoded(coded, keys).collect()) == rows
     with pytest.raises(ValueError, match="1 events name a listener and 0 a track missing"):
         features.count_events(coded.union(coded.limit(1).withColumn("user_id", F.lit(None).cast("long"))))
-
-
-def test_listeners_reach_the_user_level_tables_by_broadcast(demo, spark):
-    # The stage's cached listeners are filled when loaded, so Spark plans with
-    # their real size: the user-level tables keep their listeners' events by a
-    # broadcast semi join, never by shuffling and sorting every event.
-    from setlist import schema
-    from setlist.context import StageContext
-    from setlist.storage import Lake
-    from tests.conftest import DEMO_END
-    ctx = StageContext(stage="features", ds=DEMO_END, config=demo, spark=spark, lake=Lake.from_config(demo, spark))
-    inputs = features.load_inputs(ctx)
-    try:
-        table = features.compute_user_context(inputs.events, LT[0], DEMO_END, inputs.users, schema.DEVICES)
-        plan = table._jdf.queryExecution().executedPlan().toString()
-        semi = [line for line in plan.splitlines() if "LeftSemi" in line]
-        assert len(semi) == 1 and "BroadcastHashJoin" in semi[0], plan
-    finally:
-        inputs.unpersist()
