@@ -151,7 +151,7 @@ def compute_user_profiles(events, starts: dict, end: str, users, plays: dict | N
     counts for each of ``starts``, when already computed."""
     from pyspark.sql import functions as F
     shared = plays or {}
-    ev = _window(events, min(starts.values()), end).join(users.select("user_id"), "user_id", "left_semi")
+    ev = _theirs(_window(events, min(starts.values()), end), users)
     hour = F.hour("ts")
     aggs, session_aggs, per_user = [], [], []
     for p, lo in starts.items():
@@ -211,7 +211,7 @@ def compute_user_context(events, start: str, end: str, users, devices):
     device. One aggregation: a play count per hour and per weekday, whose
     smallest (−count, value) pair is the most frequent value."""
     from pyspark.sql import functions as F
-    ev = _window(events, start, end).join(users.select("user_id"), "user_id", "left_semi")
+    ev = _theirs(_window(events, start, end), users)
     hour, weekday = F.hour("ts"), ((F.dayofweek("ts") + 5) % 7) + 1
 
     def most(col, values):
@@ -320,8 +320,13 @@ def user_item_plays(events, start: str, end: str, item: str, windows: dict, rate
 
 
 def _theirs(df, users):
-    """The rows of ``df`` whose listener is one of ``users``."""
-    return df.join(users.select("user_id"), "user_id", "left_semi")
+    """The rows of ``df`` whose listener is one of ``users``, by a broadcast
+    semi join. Unhinted, Spark sizes the listeners before their cache is
+    filled as the product of the sizes in the join that keyed them (16.9 GB
+    on tier m, 0.7 MB cached) and shuffles and sorts every event for a
+    sort-merge join; broadcast, ``df`` keeps its partitioning by listener."""
+    from pyspark.sql import functions as F
+    return df.join(F.broadcast(users.select("user_id")), "user_id", "left_semi")
 
 
 def compute_user_item_affinity(events, start: str, end: str, users, item: str, prefix: str, plays=None):
@@ -370,13 +375,16 @@ def compute_colistening(events, start: str, end: str, k: int, max_session_tracks
     # Each session's first tracks (by first play, then id), as a sorted list of
     # numbers: its plays sorted by (time, number), the first occurrence of each
     # number kept (array_distinct keeps the first), cut, then sorted. The plays
-    # are shuffled and sorted by session first, so that each session's list is
-    # built by a sort aggregation (spark.sql.execution.replaceHashWithSortAgg)
-    # rather than a hash map of lists that falls back to sorting after 128
-    # sessions (on tier m: 5.1-5.9 s against 6.0-9.6 s, the same lists).
+    # are sorted by session first, so that each session's list is built by a
+    # sort aggregation (spark.sql.execution.replaceHashWithSortAgg) rather
+    # than a hash map of lists that falls back to sorting after 128 sessions
+    # (on tier m: 5.1-5.9 s against 6.0-9.6 s, the same lists). The stage's
+    # cached events are already partitioned by listener (``load_inputs``), so
+    # the grouping by session shuffles nothing; other events are shuffled by
+    # session for it.
     plays = F.array_sort(F.collect_list(F.struct("ts", "i")))
     sessions = (ev.join(F.broadcast(number), "track_id").select("user_id", "session_id", "ts", "i")
-                .repartition("user_id", "session_id").sortWithinPartitions("user_id", "session_id")
+                .sortWithinPartitions("user_id", "session_id")
                 .groupBy("user_id", "session_id")
                 .agg(F.slice(F.array_distinct(plays["i"]), 1, max_session_tracks).alias("s"))
                 .select(F.array_sort("s").alias("t"))
@@ -439,13 +447,16 @@ def build(ctx, inputs: "Inputs") -> dict:
     computed on the keyed inputs of ``load_inputs`` and decoded back to ids."""
     from setlist import schema
     p, ds, lake = ctx.config.pipeline, ctx.ds, ctx.lake
-    events, tracks, users, keys = inputs
+    events, tracks, users, keys, _ = inputs
     lt = ctx.shift(-(p.feature_window_days - 1))
     st = ctx.shift(-(p.short_window_days - 1))
     windows = {"lt": lt, "st": st}
     # Per (listener, artist), (listener, genre) and (listener, track) plays,
-    # each read by two or three tables (``user_item_plays``): aggregated once, kept once.
-    plays = {item: user_item_plays(events, lt, ds, item, {**windows, **extra}, rates).localCheckpoint(eager=False)
+    # each read by two or three tables (``user_item_plays``): aggregated once,
+    # cached once (released by ``Inputs.unpersist``). The cache keeps their
+    # partitioning by listener, which a local checkpoint loses: the profiles
+    # and affinities group them again without a shuffle.
+    plays = {item: inputs.keep(user_item_plays(events, lt, ds, item, {**windows, **extra}, rates))
              for item, extra, rates in (("artist_id", artist_windows(ds), ("skipped",)), ("genre", {}, ("skipped",)),
                                         ("track_id", popularity_windows(ds), ("skipped", "completed")))}
     profiles = compute_user_profiles(events, windows, ds, users, plays)
@@ -500,10 +511,17 @@ class Inputs(NamedTuple):
     tracks: object
     users: object
     keys: dict
+    kept: list   # what ``build`` cached from them
+
+    def keep(self, df):
+        """``df`` cached until ``unpersist``."""
+        self.kept.append(df.cache())
+        return df
 
     def unpersist(self):
-        for df in (self.events, self.tracks, self.users, *self.keys.values()):
+        for df in (self.events, self.tracks, self.users, *self.keys.values(), *self.kept):
             df.unpersist()
+        self.kept.clear()
 
 
 def id_keys(users, tracks, artists) -> dict:
@@ -594,8 +612,12 @@ def load_inputs(ctx) -> Inputs:
               .withColumn("session_id", F.xxhash64("session_id")).withColumn("ds", F.col("ds").cast("date"))
               .withColumnRenamed("track_id", "__id")
               .join(F.broadcast(cat), "__id", "left").drop("__id"))
-    events = keyed(events, keys, {"user_id": "users"}).cache()
-    return Inputs(events, tracks, users, keys)
+    # Partitioned by listener once here, so that no user-level aggregation
+    # (profiles, context, the per-(listener, item) plays, co-listening's
+    # sessions) shuffles the events again.
+    parts = int(ctx.spark.conf.get("spark.sql.shuffle.partitions"))
+    events = keyed(events, keys, {"user_id": "users"}).repartition(parts, "user_id").cache()
+    return Inputs(events, tracks, users, keys, [])
 
 
 def run(ctx) -> dict:
