@@ -124,3 +124,21 @@ def test_feature_values_are_served_online(demo, lake):
                                        entity_rows=[{"user_id": ua["user_id"]}]).to_dict()
     assert online["st_plays"] == [ua["st_plays"]]
     assert online["st_top_genre"] == [ua["st_top_genre"]]
+
+
+def test_feature_inputs_hold_each_listener_in_one_partition_and_release_what_build_kept(demo, spark, lake):
+    from setlist.context import StageContext
+    from setlist.jobs import features
+    ctx = StageContext(stage="features", ds=DEMO_END, config=demo, spark=spark, lake=lake)
+    inputs = features.load_inputs(ctx)
+    try:
+        parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
+        assert inputs.events.rdd.getNumPartitions() == parts
+        where = inputs.events.select("user_id", F.spark_partition_id().alias("p")).distinct()
+        assert where.count() == inputs.events.select("user_id").distinct().count() > 0
+        features.build(ctx, inputs)
+        assert len(inputs.kept) == 3 and all(df.is_cached for df in inputs.kept)
+        kept = list(inputs.kept)
+    finally:
+        inputs.unpersist()
+    assert inputs.kept == [] and not any(df.is_cached for df in kept) and not inputs.events.is_cached
